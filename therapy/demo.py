@@ -1,0 +1,106 @@
+"""A ready-made Sales x Marketing session from the story, with one earlier session of the pair."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from therapy.model import Phase
+from therapy.service import Sessions
+
+SIDES = ("Sales", "Marketing")
+
+COMPLAINTS = (
+    ("Sales", "They don't give me what I need to succeed!", "Alex"),
+    ("Sales", "One of them thought I was selling insurance. Half the leads are not ready to buy.", "Alex"),
+    ("Sales", "Leads are not ready to buy; they only downloaded an ebook.", "Sam"),
+    ("Sales", "Marketing is measured on lead volume while we carry the revenue quota.", "Sam"),
+    ("Sales", "I hear about new campaigns from customers before anyone tells me.", "Alex"),
+    ("Marketing", "They never appreciate my hard work!", "Dana"),
+    ("Marketing", "Sales follows up too slowly; hot leads go cold in three days.", "Priya"),
+    ("Marketing", "Nobody from sales comes to the campaign meetings.", "Dana"),
+    ("Marketing", "Field feedback never reaches us, so we guess what customers say.", "Priya"),
+)
+
+EARLIER_ACTIONS = (
+    ("Write down what a sales-ready lead is", "Dana", "misaligned-expectations", "done"),
+    ("Sales joins the Monday campaign stand-up", "Sam", "communication-gaps", "open"),
+    ("Shared dashboard of lead conversion rate", "Priya", "different-goals", "open"),
+)
+
+
+def _days(days: int) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).date().isoformat()
+
+
+def _earlier_session(sessions: Sessions) -> str:
+    created = (datetime.now(UTC) - timedelta(days=42)).isoformat(timespec="seconds")
+    session = sessions.create("Q2 pipeline truce", SIDES, created=created)
+    code = session.code
+    sessions.add_complaint(code, "Sales", "Nobody agrees what a qualified lead is.", author="Alex")
+    sessions.add_complaint(code, "Marketing", "Sales never tells us which leads closed.",
+                           author="Dana")
+    sessions.set_phase(code, Phase.REMEDY.value)
+    for what, owner, cause, status in EARLIER_ACTIONS:
+        item = sessions.add_action(code, what, owner, _days(-14), cause, "agreed in the room")
+        if status != "open":
+            sessions.set_action_status(code, item.id, status)
+    sessions.set_phase(code, Phase.CLOSE.value)
+    return code
+
+
+def build_demo(sessions: Sessions) -> str:
+    """Create the demo sessions and walk the new one through every phase; its code."""
+    _earlier_session(sessions)
+    code = sessions.create("Q3 lead handoff", SIDES, votes=3).code
+
+    earlier = [e for e in sessions.earlier_items(code) if e.item.status.value == "open"]
+    for outcome, item in zip(("done", "carried"), earlier, strict=False):
+        sessions.review(code, item.ref, outcome)
+
+    people = {}
+    for name, side in (("Alex", "Sales"), ("Sam", "Sales"), ("Dana", "Marketing"),
+                       ("Priya", "Marketing")):
+        people[name] = sessions.join(code, side, name).id
+
+    sessions.set_phase(code, "next")  # vent
+    ids = [sessions.add_complaint(code, side, text, author=who).id
+           for side, text, who in COMPLAINTS]
+
+    sessions.set_phase(code, "next")  # diagnose
+    sessions.group(code, ids[2], ids[1])  # two ways of saying "not ready to buy"
+    sessions.accept_suggestions(code)
+    sessions.set_cause(code, ids[0], "misaligned-expectations")
+    sessions.set_cause(code, ids[5], "communication-gaps")
+
+    sessions.set_phase(code, "next")  # vote
+    ballots = {
+        "Alex": (ids[1], ids[1], ids[3]),
+        "Sam": (ids[1], ids[4], ids[3]),
+        "Dana": (ids[7], ids[6], ids[1]),
+        "Priya": (ids[6], ids[6], ids[8]),
+    }
+    for name, picks in ballots.items():
+        for complaint in picks:
+            sessions.vote(code, people[name], complaint)
+
+    sessions.set_phase(code, "next")  # remedy
+    sessions.add_action(
+        code, "Sign a lead agreement: what a hot lead is, follow-up within 24 hours",
+        "Alex and Dana", _days(14), "misaligned-expectations",
+        "lead-to-meeting rate above 30%", (ids[1], ids[6]),
+    )
+    sessions.add_action(
+        code, "Set one shared goal: revenue per campaign, reviewed monthly",
+        "Sam and Priya", _days(30), "different-goals", "revenue per campaign", (ids[3],),
+    )
+
+    sessions.set_phase(code, "next")  # celebrate
+    sessions.add_win(code, "Sales", "The webinar leads closed two deals in October; "
+                     "we rang the bell and invited marketing.", "win", author="Alex")
+    sessions.add_win(code, "Marketing", "Sam's field notes made the new case study land.",
+                     "appreciation", author="Priya")
+    sessions.add_win(code, "Sales", "Dana rebuilt the pricing deck overnight for the Acme pitch.",
+                     "appreciation", author="Sam")
+
+    sessions.set_phase(code, "next")  # close
+    return code

@@ -1,0 +1,114 @@
+"""Suggests a root cause for a complaint, and finds near-duplicate complaints.
+
+Honest and simple: a complaint scores a point for each word or phrase of a cause's
+vocabulary it contains, and a little for the words it shares with the cause's example
+complaints. The suggestion always carries the words that decided it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from therapy.model import Cause
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_STOP = frozenset(
+    "a an and are as at be but by do does don't for from get gets give gives got had has "
+    "have i i'm in is it it's me my never no not of on or our so that the their them they "
+    "they're this to too us was we were what when why with you your".split()
+)
+_SUFFIXES = ("ing", "ed", "es", "s", "ly")
+
+
+def _stem(word: str) -> str:
+    for suffix in _SUFFIXES:
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def words(text: str) -> list[str]:
+    """Lower-case stems of the meaningful words of a text."""
+    return [_stem(w) for w in _WORD.findall(text.casefold()) if w not in _STOP]
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    cause: str | None
+    score: float
+    words: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        if self.cause is None:
+            return "no words of any cause"
+        return "matched: " + ", ".join(self.words)
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    cause: str
+    phrases: tuple[tuple[str, tuple[str, ...]], ...]  # (as written, stems)
+    example_words: frozenset[str]
+
+
+def _phrases(vocabulary: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each phrase with its stems; phrases that stem alike ("what I need", "what we need")
+    count once, as first written."""
+    seen: dict[tuple[str, ...], str] = {}
+    for phrase in vocabulary:
+        seen.setdefault(tuple(words(phrase)), phrase)
+    return tuple((phrase, stems) for stems, phrase in seen.items() if stems)
+
+
+@cache
+def _vocabularies(causes: tuple[Cause, ...]) -> tuple[_Vocabulary, ...]:
+    return tuple(
+        _Vocabulary(
+            cause=cause.key,
+            phrases=_phrases(cause.vocabulary),
+            example_words=frozenset(w for example in cause.examples for w in words(example)),
+        )
+        for cause in causes
+    )
+
+
+def _contains(stems: list[str], phrase: tuple[str, ...]) -> bool:
+    size = len(phrase)
+    return any(tuple(stems[i : i + size]) == phrase for i in range(len(stems) - size + 1))
+
+
+def suggest(text: str, causes: tuple[Cause, ...]) -> Suggestion:
+    stems = words(text)
+    best = Suggestion(None, 0.0, ())
+    for vocabulary in _vocabularies(causes):
+        matched = [phrase for phrase, stems_ in vocabulary.phrases if _contains(stems, stems_)]
+        shared = sorted(set(stems) & vocabulary.example_words)
+        points = len(matched) + 0.25 * len(shared)
+        if matched and points > best.score:
+            best = Suggestion(vocabulary.cause, points, tuple(matched))
+    if best.cause is None:
+        return best
+    # Confidence in 0..1: one vocabulary hit is a hint, three make it likely.
+    return Suggestion(best.cause, round(min(1.0, best.score / 3), 2), best.words)
+
+
+def similarity(first: str, second: str) -> float:
+    """Jaccard similarity of the two texts' word stems, 0 to 1."""
+    a, b = set(words(first)), set(words(second))
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+def near_duplicates(texts: dict[int, str], threshold: float = 0.5) -> list[tuple[int, int]]:
+    """Pairs of ids whose texts are alike enough to group, most alike first."""
+    ids = sorted(texts)
+    pairs = [
+        (similarity(texts[a], texts[b]), a, b)
+        for i, a in enumerate(ids)
+        for b in ids[i + 1 :]
+    ]
+    return [(a, b) for score, a, b in sorted(pairs, reverse=True) if score >= threshold]

@@ -1,0 +1,234 @@
+"""The action plan as Markdown (Jinja2 templates), JSON or CSV.
+
+Every user string reaches Markdown through one filter, `md`: it keeps a table's shape,
+lets no HTML or link through and leaves no control character behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from therapy.diagnose import Suggestion, suggest
+from therapy.model import Board, EarlierItem, Relationship, TherapyError
+from therapy.prompts import Prompts, shipped_folder
+from therapy.text import clean_line
+
+FORMATS = ("md", "json", "csv")
+
+# Characters that start Markdown or HTML constructs anywhere in a line.
+_INLINE = re.compile(r"([\\`*_\[\]<>|~&#@])")
+# What Markdown reads at the start of a line: lists, quotes, headings, setext underlines.
+_BULLET = re.compile(r"^([-+=])")
+_ORDERED = re.compile(r"^(\d+)([.)])")
+# What autolinkers (GitHub, linkify) turn into links: scheme://, www. and domain.tld.
+_LINKISH = re.compile(r"(?<=\w)([.:])(?=[\w/])")
+
+
+def markdown_text(value: Any) -> str:
+    """User text as one inert line of Markdown: shown as typed once rendered."""
+    text = clean_line("" if value is None else str(value))
+    text = _INLINE.sub(r"\\\1", text)
+    text = _LINKISH.sub(r"\\\1", text)
+    text = _ORDERED.sub(r"\1\\\2", text)
+    return _BULLET.sub(r"\\\1", text)
+
+
+@dataclass
+class Plan:
+    """Everything an export shows, computed once for every format."""
+
+    board: Board
+    relationship: Relationship
+    earlier: list[EarlierItem]
+    suggestions: dict[int, Suggestion]
+    prompts: Prompts
+
+    def cause_name(self, key: str | None) -> str:
+        return self.prompts.cause_name(key)
+
+
+def build_plan(board: Board, relationship: Relationship, earlier: list[EarlierItem],
+               prompts: Prompts) -> Plan:
+    suggestions = {c.id: suggest(c.text, prompts.causes) for c in board.complaints}
+    return Plan(board, relationship, earlier, suggestions, prompts)
+
+
+def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["md"] = markdown_text
+    return env
+
+
+def _template(template: str | None) -> jinja2.Template:
+    name = template or "plan.md.j2"
+    path = Path(name).expanduser()
+    if template and (path.is_file() or "/" in name or path.suffix):
+        if not path.is_file():
+            raise TherapyError(f"There is no template file {path}; check the --template path.")
+        env = _environment(jinja2.FileSystemLoader(str(path.resolve().parent)))
+        name = path.name
+    else:
+        env = _environment(jinja2.FileSystemLoader(str(shipped_folder("templates"))))
+        name = name if name.endswith(".j2") else f"{name}.md.j2"
+    try:
+        return env.get_template(name)
+    except jinja2.TemplateNotFound:
+        raise TherapyError(
+            f"There is no template '{template}'; give a path to a .j2 file or the name of a "
+            "shipped one (plan)."
+        ) from None
+    except jinja2.TemplateSyntaxError as error:
+        raise TherapyError(
+            f"The template {error.filename or name} has an error on line {error.lineno}: "
+            f"{error.message}."
+        ) from None
+
+
+def to_markdown(plan: Plan, template: str | None = None, today: str | None = None) -> str:
+    board = plan.board
+    by_cause = {key: [] for key in (*plan.prompts.cause_keys, None)}  # type: dict[str|None, list]
+    for item in board.items():
+        by_cause.setdefault(item.lead.cause, []).append(item)
+    sides = board.session.sides
+    questions = [
+        (asking, asked, plan.prompts.questions_for(asking, asked))
+        for asking in sides
+        for asked in sides
+        if asking != asked
+    ]
+    try:
+        return _template(template).render(
+            plan=plan,
+            session=board.session,
+            board=board,
+            relationship=plan.relationship,
+            causes=plan.prompts.causes,
+            by_cause=by_cause,
+            action_items=board.action_items,
+            wins=board.wins,
+            earlier=plan.earlier,
+            questions=questions,
+            suggestions=plan.suggestions,
+            date=today or datetime.now(UTC).date().isoformat(),
+        )
+    except jinja2.TemplateError as error:
+        raise TherapyError(f"The template could not be filled in: {error}.") from None
+
+
+def to_dict(plan: Plan) -> dict[str, Any]:
+    board = plan.board
+    session = board.session
+    complaints = []
+    for c in sorted(board.complaints, key=lambda c: c.id):
+        suggestion = plan.suggestions[c.id]
+        complaints.append(
+            {
+                "id": c.id,
+                "side": c.side,
+                "text": c.text,
+                "author": c.author,
+                "cause": c.cause,
+                "suggested_cause": suggestion.cause,
+                "suggestion_score": suggestion.score,
+                "suggestion_words": list(suggestion.words),
+                "votes": board.votes_for(c.id),
+                "group": c.group,
+            }
+        )
+    return {
+        "session": {
+            "code": session.code,
+            "title": session.title,
+            "sides": session.sides,
+            "anonymous": session.anonymous,
+            "phase": session.phase.value,
+            "vote_budget": session.vote_budget,
+            "created": session.created,
+            "updated": session.updated,
+        },
+        "complaints": complaints,
+        "groups": [
+            {"id": item.group, "complaints": sorted(item.ids), "votes": item.votes}
+            for item in board.items()
+            if item.group is not None
+        ],
+        "action_items": [
+            {
+                "id": a.id,
+                "what": a.what,
+                "owner": a.owner,
+                "due": a.due,
+                "metric": a.metric,
+                "cause": a.cause,
+                "complaints": a.complaints,
+                "status": a.status.value,
+                "carried_from": a.carried_from,
+            }
+            for a in board.action_items
+        ],
+        "wins": [
+            {"id": w.id, "side": w.side, "kind": w.kind, "text": w.text, "author": w.author}
+            for w in board.wins
+        ],
+        "earlier_action_items": [
+            {"ref": e.ref, "session": e.session, "what": e.item.what, "owner": e.item.owner,
+             "due": e.item.due, "status": e.item.status.value}
+            for e in plan.earlier
+        ],
+        "relationship": {
+            "label": plan.relationship.label,
+            "score": plan.relationship.score,
+            "signals": {
+                s.name: {"value": s.value, "reason": s.reason} for s in plan.relationship.signals
+            },
+        },
+    }
+
+
+def to_json(plan: Plan) -> str:
+    return json.dumps(to_dict(plan), indent=2, ensure_ascii=False) + "\n"
+
+
+def _cell(value: Any) -> Any:
+    """Spreadsheets run cells that start with = + - @ as formulas: make them text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else value
+
+
+def to_csv(plan: Plan) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    columns = ["id", "side", "text", "author", "cause", "suggested_cause", "votes", "group"]
+    writer.writerow(columns)
+    for row in to_dict(plan)["complaints"]:
+        writer.writerow([_cell(row[column]) for column in columns])
+    return out.getvalue()
+
+
+def render(plan: Plan, fmt: str = "md", template: str | None = None) -> str:
+    if fmt == "md":
+        return to_markdown(plan, template)
+    if template:
+        raise TherapyError("--template works with --format md only.")
+    if fmt == "json":
+        return to_json(plan)
+    if fmt == "csv":
+        return to_csv(plan)
+    raise TherapyError(f"There is no export format '{fmt}'; use md, json or csv.")

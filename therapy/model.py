@@ -1,0 +1,246 @@
+"""The things a session is made of: plain dataclasses and enums, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class TherapyError(Exception):
+    """A problem a person can act on; its message is one sentence that says what to do."""
+
+
+class Phase(str, Enum):
+    CHECK_IN = "check-in"
+    VENT = "vent"
+    DIAGNOSE = "diagnose"
+    VOTE = "vote"
+    REMEDY = "remedy"
+    CELEBRATE = "celebrate"
+    CLOSE = "close"
+
+    @property
+    def index(self) -> int:
+        return list(Phase).index(self)
+
+    @property
+    def title(self) -> str:
+        return self.value.replace("-", " ").capitalize()
+
+
+PHASES: tuple[Phase, ...] = tuple(Phase)
+
+
+class ActionStatus(str, Enum):
+    OPEN = "open"
+    DONE = "done"
+    CARRIED = "carried"
+    DROPPED = "dropped"
+
+
+class Role(str, Enum):
+    FACILITATOR = "facilitator"
+    PARTICIPANT = "participant"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking: the facilitator, or one participant of the session."""
+
+    role: Role
+    participant: int | None = None
+
+    @property
+    def is_facilitator(self) -> bool:
+        return self.role is Role.FACILITATOR
+
+
+FACILITATOR = Actor(Role.FACILITATOR)
+
+
+@dataclass(frozen=True)
+class Cause:
+    key: str
+    name: str
+    description: str
+    remedy: str
+    questions: tuple[str, ...]
+    vocabulary: tuple[str, ...]
+    examples: tuple[str, ...]
+
+
+@dataclass
+class Session:
+    code: str
+    title: str
+    sides: list[str]
+    anonymous: bool = False
+    vote_budget: int = 3
+    phase: Phase = Phase.CHECK_IN
+    created: str = ""
+    updated: str = ""
+    phase_started: str = ""
+    timeboxes: dict[str, int] = field(default_factory=dict)
+    icebreaker: int = 0
+
+    @property
+    def pair(self) -> str:
+        return pair_key(self.sides)
+
+    @property
+    def revealed(self) -> bool:
+        """Cards of other sides are hidden from participants until diagnose."""
+        return self.phase.index >= Phase.DIAGNOSE.index
+
+
+def pair_key(sides: list[str]) -> str:
+    return " x ".join(sorted(side.casefold() for side in sides))
+
+
+@dataclass
+class Participant:
+    id: int
+    side: str
+    name: str | None
+    role: Role = Role.PARTICIPANT
+    joined: str = ""
+    seen: str = ""
+
+
+@dataclass
+class Complaint:
+    id: int
+    side: str
+    text: str
+    author: str | None = None
+    participant: int | None = None
+    cause: str | None = None
+    group: int | None = None
+    created: str = ""
+
+
+@dataclass
+class Group:
+    id: int
+    complaints: list[int]
+
+    @property
+    def lead(self) -> int:
+        return min(self.complaints)
+
+
+@dataclass
+class Vote:
+    id: int
+    participant: int
+    complaint: int
+
+
+@dataclass
+class ActionItem:
+    id: int
+    what: str
+    owner: str
+    due: str
+    cause: str | None = None
+    metric: str = ""
+    complaints: list[int] = field(default_factory=list)
+    status: ActionStatus = ActionStatus.OPEN
+    carried_from: str | None = None
+    created: str = ""
+
+
+@dataclass
+class Win:
+    id: int
+    side: str
+    text: str
+    kind: str = "win"  # "win" or "appreciation"
+    author: str | None = None
+    created: str = ""
+
+
+@dataclass
+class EarlierItem:
+    """An action item of an earlier session of the same pair."""
+
+    session: str
+    session_title: str
+    item: ActionItem
+
+    @property
+    def ref(self) -> str:
+        return f"{self.session}-{self.item.id}"
+
+
+@dataclass
+class Signal:
+    name: str
+    value: float | None
+    reason: str
+
+
+@dataclass
+class Relationship:
+    label: str
+    score: float | None
+    signals: list[Signal]
+
+
+@dataclass
+class Item:
+    """What people vote on and remedy: a group of complaints, or one complaint alone."""
+
+    complaints: list[Complaint]
+    votes: int
+    group: int | None = None
+
+    @property
+    def lead(self) -> Complaint:
+        return self.complaints[0]
+
+    @property
+    def ids(self) -> set[int]:
+        return {c.id for c in self.complaints}
+
+
+@dataclass
+class Board:
+    """Everything one viewer may see of a session at one moment."""
+
+    session: Session
+    participants: list[Participant]
+    complaints: list[Complaint]
+    groups: list[Group]
+    votes: list[Vote]
+    action_items: list[ActionItem]
+    wins: list[Win]
+    hidden: dict[str, int] = field(default_factory=dict)
+
+    def complaint(self, complaint_id: int) -> Complaint | None:
+        return next((c for c in self.complaints if c.id == complaint_id), None)
+
+    def votes_for(self, complaint_id: int) -> int:
+        return sum(1 for v in self.votes if v.complaint == complaint_id)
+
+    def votes_left(self, participant_id: int) -> int:
+        spent = sum(1 for v in self.votes if v.participant == participant_id)
+        return self.session.vote_budget - spent
+
+    def items(self) -> list[Item]:
+        """Groups and lone complaints, most votes first, then in the order they were logged."""
+        grouped: dict[int, list[Complaint]] = {}
+        found: list[Item] = []
+        for complaint in sorted(self.complaints, key=lambda c: c.id):
+            if complaint.group is None:
+                found.append(Item([complaint], self.votes_for(complaint.id)))
+            else:
+                grouped.setdefault(complaint.group, []).append(complaint)
+        for group_id, members in grouped.items():
+            votes = sum(self.votes_for(c.id) for c in members)
+            found.append(Item(members, votes, group_id))
+        return sorted(found, key=lambda item: (-item.votes, item.lead.id))
+
+    def top_items(self, count: int = 3) -> list[Item]:
+        """The most-voted items (with at least one vote): what the session works on."""
+        return [item for item in self.items() if item.votes > 0][:count]

@@ -1,0 +1,77 @@
+"""Where the pair stands: four signals from 0 to 1, each with its reason, and their mean."""
+
+from __future__ import annotations
+
+from therapy.model import ActionStatus, Board, EarlierItem, Relationship, Signal
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def appreciation(board: Board) -> Signal:
+    wins, complaints = len(board.wins), len(board.complaints)
+    if not wins and not complaints:
+        return Signal("appreciation", None, "no complaints and no wins yet")
+    value = 1.0 if not complaints else min(1.0, wins / complaints)
+    return Signal(
+        "appreciation",
+        round(value, 2),
+        f"{_plural(wins, 'win')} and appreciations for {_plural(complaints, 'complaint')}",
+    )
+
+
+def balance(board: Board) -> Signal:
+    counts = {side: 0 for side in board.session.sides}
+    for complaint in board.complaints:
+        counts[complaint.side] = counts.get(complaint.side, 0) + 1
+    if not any(counts.values()):
+        return Signal("balance", None, "no complaints yet")
+    value = min(counts.values()) / max(counts.values())
+    heard = ", ".join(f"{side} {count}" for side, count in counts.items())
+    return Signal("balance", round(value, 2), f"complaints per side: {heard}")
+
+
+def coverage(board: Board) -> Signal:
+    top = board.top_items()
+    if not top:
+        return Signal("coverage", None, "no votes yet")
+    committed = [a for a in board.action_items if a.owner and a.due]
+    covered = [item for item in top if any(item.ids & set(a.complaints) for a in committed)]
+    return Signal(
+        "coverage",
+        round(len(covered) / len(top), 2),
+        f"{len(covered)} of the top {_plural(len(top), 'voted item')} "
+        "have an action item with an owner and a due date",
+    )
+
+
+def follow_through(earlier: list[EarlierItem]) -> Signal:
+    # Carried-over items live on as a copy in a later session and are counted there.
+    counted = [e for e in earlier if e.item.status is not ActionStatus.CARRIED]
+    if not counted:
+        return Signal("follow-through", None, "no earlier action items of this pair")
+    done = sum(1 for e in counted if e.item.status is ActionStatus.DONE)
+    return Signal(
+        "follow-through",
+        round(done / len(counted), 2),
+        f"{done} of {_plural(len(counted), 'earlier action item')} done",
+    )
+
+
+LABELS = (
+    (0.75, "Power Couple"),
+    (0.5, "Friends with Benefits"),
+    (0.3, "It's Complicated"),
+    (0.0, "Couples Therapy, Stat"),
+)
+
+
+def measure(board: Board, earlier: list[EarlierItem]) -> Relationship:
+    signals = [appreciation(board), balance(board), coverage(board), follow_through(earlier)]
+    values = [s.value for s in signals if s.value is not None]
+    if not values:
+        return Relationship("Too early to tell", None, signals)
+    score = round(sum(values) / len(values), 2)
+    label = next(name for floor, name in LABELS if score >= floor)
+    return Relationship(label, score, signals)

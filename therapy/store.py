@@ -1,0 +1,267 @@
+"""The only module that touches disk: one TinyDB file per session plus a small index.
+
+Every change runs as a transaction under an exclusive lock on a separate lock file and ends
+in one atomic write (temp file in the same folder, fsync, os.replace, fsync of the folder).
+Readers never lock: a file is always whole, old or new. Stock TinyDB storages are not used
+across processes: each transaction builds a fresh TinyDB over the file's current contents,
+so document ids are taken from what is on disk under the lock, never from a stale cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tinydb import TinyDB
+from tinydb.storages import Storage
+
+from therapy.model import TherapyError
+
+LOCK_TIMEOUT = 8.0
+_TMP_SUFFIX = ".tmp"
+
+Tables = dict[str, dict[str, Any]]
+
+
+class StoreError(TherapyError):
+    pass
+
+
+class _Buffer(Storage):
+    """Keeps a transaction's tables in memory; the store writes them once, at commit."""
+
+    def __init__(self, tables: Tables | None) -> None:
+        self.tables = tables
+        self.dirty = False
+
+    def read(self) -> Tables | None:
+        return self.tables
+
+    def write(self, data: Tables) -> None:
+        self.tables = data
+        self.dirty = True
+
+
+def _write_atomic(path: Path, tables: Tables) -> None:
+    payload = json.dumps(tables, ensure_ascii=False, separators=(",", ":")).encode()
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
+    # os.open with 0o666 lets the umask decide, so a group can share the data folder.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _Lock:
+    """An exclusive flock on a lock file, given up with a clear error after a timeout."""
+
+    def __init__(self, path: Path, what: str, timeout: float) -> None:
+        self.path = path
+        self.what = what
+        self.timeout = timeout
+        self.fd = -1
+
+    def acquire(self, blocking: bool = True) -> bool:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        deadline = time.monotonic() + self.timeout
+        delay = 0.001
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except OSError as error:
+                if error.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            if not blocking or time.monotonic() >= deadline:
+                os.close(self.fd)
+                self.fd = -1
+                if not blocking:
+                    return False
+                raise StoreError(
+                    f"{self.what} has been locked by another process for over "
+                    f"{self.timeout:g} s; if a therapy process is stopped (Ctrl-Z), resume "
+                    "or end it, then try again."
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> _Lock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class Store:
+    """Session files under ROOT/sessions/CODE.json, the index at ROOT/index.json."""
+
+    def __init__(self, root: Path | str, lock_timeout: float = LOCK_TIMEOUT) -> None:
+        self.root = Path(root).expanduser()
+        self.folder = self.root / "sessions"
+        self.lock_timeout = lock_timeout
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(
+                f"Cannot use the data folder {self.root} ({error.strerror}); "
+                "choose another with --data-dir or THERAPY_DATA_DIR."
+            ) from None
+        self._clean_leftovers()
+
+    # -- paths and locks --------------------------------------------------------------
+
+    def path(self, code: str) -> Path:
+        return self.folder / f"{code}.json"
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / "index.json"
+
+    def _session_lock(self, code: str) -> _Lock:
+        return _Lock(self.folder / f"{code}.lock", f"Session {code}", self.lock_timeout)
+
+    def _index_lock(self) -> _Lock:
+        return _Lock(self.root / "index.lock", "The session index", self.lock_timeout)
+
+    def _clean_leftovers(self) -> None:
+        """Remove temp files a crashed writer left behind, but only under their file's lock."""
+        for folder, lock_for in ((self.folder, self._lock_for_temp), (self.root, None)):
+            for temp in folder.glob(f".*{_TMP_SUFFIX}"):
+                lock = lock_for(temp) if lock_for else self._index_lock()
+                if lock.acquire(blocking=False):
+                    try:
+                        with contextlib.suppress(FileNotFoundError):
+                            temp.unlink()
+                    finally:
+                        lock.release()
+
+    def _lock_for_temp(self, temp: Path) -> _Lock:
+        code = temp.name[1:].split(".json.", 1)[0]
+        return self._session_lock(code)
+
+    # -- reading ----------------------------------------------------------------------
+
+    def _load(self, path: Path, what: str) -> Tables | None:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise StoreError(f"Cannot read {what} file {path} ({error.strerror}).") from None
+        try:
+            tables = json.loads(raw)
+            if not isinstance(tables, dict) or not all(
+                isinstance(table, dict) for table in tables.values()
+            ):
+                raise ValueError("not a TinyDB document")
+        except ValueError as error:
+            raise StoreError(
+                f"The {what} file {path} is damaged ({error}); it was left untouched: "
+                "restore it from a backup or move it aside (other sessions still work)."
+            ) from None
+        return tables
+
+    def exists(self, code: str) -> bool:
+        return self.path(code).exists()
+
+    def read(self, code: str) -> TinyDB:
+        """A consistent, read-only snapshot of one session (no lock needed: writes are atomic)."""
+        tables = self._load(self.path(code), f"session {code}")
+        if tables is None:
+            raise StoreError(
+                f"There is no session {code}; run 'therapy list' to see the session codes."
+            )
+        return TinyDB(storage=_Buffer, tables=tables)
+
+    def stamp(self, code: str) -> tuple[int, int, int] | None:
+        """Changes whenever the session file is replaced: cheap to poll from other processes."""
+        try:
+            stat = self.path(code).stat()
+        except FileNotFoundError:
+            return None
+        return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+    def index(self) -> list[dict[str, Any]]:
+        tables = self._load(self.index_path, "session index") or {}
+        return list(tables.get("sessions", {}).values())
+
+    # -- writing ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self, code: str, create: bool = False) -> Iterator[TinyDB]:
+        """Exclusive access to one session; all changes are written at once when it ends.
+
+        If the block raises, nothing is written.
+        """
+        with self._session_lock(code):
+            path = self.path(code)
+            for temp in self.folder.glob(f".{code}.json.*{_TMP_SUFFIX}"):
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
+            tables = self._load(path, f"session {code}")
+            if tables is None and not create:
+                raise StoreError(
+                    f"There is no session {code}; run 'therapy list' to see the session codes."
+                )
+            if tables is not None and create:
+                raise StoreError(f"Session {code} exists already.")
+            db = TinyDB(storage=_Buffer, tables=tables)
+            yield db
+            buffer = db.storage
+            assert isinstance(buffer, _Buffer)
+            if buffer.dirty or create:
+                _write_atomic(path, buffer.tables or {})
+
+    def register(self, code: str, entry: dict[str, Any]) -> bool:
+        """Add a session to the index; False if the code is taken already."""
+        with self._index_lock():
+            tables = self._load(self.index_path, "session index") or {}
+            sessions = tables.setdefault("sessions", {})
+            if any(row.get("code") == code for row in sessions.values()):
+                return False
+            next_id = max((int(key) for key in sessions), default=0) + 1
+            sessions[str(next_id)] = {"code": code, **entry}
+            _write_atomic(self.index_path, tables)
+            return True
+
+    def delete(self, code: str) -> None:
+        with self._index_lock(), self._session_lock(code):
+            tables = self._load(self.index_path, "session index") or {}
+            sessions = tables.get("sessions", {})
+            for key in [key for key, row in sessions.items() if row.get("code") == code]:
+                del sessions[key]
+            _write_atomic(self.index_path, tables)
+            with contextlib.suppress(FileNotFoundError):
+                self.path(code).unlink()
+            _fsync_folder(self.folder)
