@@ -1,0 +1,1 @@
+"""therapy: couples therapy for two teams that keep fighting, as a terminal retrospective."""
