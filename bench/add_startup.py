@@ -58,8 +58,13 @@ def environment(pycache: Path | None) -> dict[str, str]:
     package), without writing __pycache__ folders into the checkout; without it, no
     bytecode is written, so the project's modules are compiled from source on every run."""
     env = dict(os.environ)
-    for name in ("THERAPY_DATA_DIR", "THERAPY_PROMPTS", "PYTHONPROFILEIMPORTTIME",
-                 "PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE"):
+    for name in (
+        "THERAPY_DATA_DIR",
+        "THERAPY_PROMPTS",
+        "PYTHONPROFILEIMPORTTIME",
+        "PYTHONPYCACHEPREFIX",
+        "PYTHONDONTWRITEBYTECODE",
+    ):
         env.pop(name, None)
     if pycache is None:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -96,8 +101,11 @@ def median_imports(traces: list[list[tuple[int, int, str]]]) -> list[tuple[int, 
         for own, cumulative, name in trace:
             by_name.setdefault(name, []).append((own, cumulative))
     return [
-        (int(statistics.median(o for o, _ in by_name[name])),
-         int(statistics.median(c for _, c in by_name[name])), name)
+        (
+            int(statistics.median(o for o, _ in by_name[name])),
+            int(statistics.median(c for _, c in by_name[name])),
+            name,
+        )
         for _, _, name in traces[0]
     ]
 
@@ -121,14 +129,29 @@ def main() -> int:
         for _ in range(2):  # warm-up: page cache, bytecode in the pycache prefix
             run(baseline, env)
             run(add, env)
-        times: dict[str, list[float]] = {"pass": [], "add": [], "nopyc": []}
+        # The stack's own floor: what the libraries `add` must import cost before any of ours.
+        floor = [sys.executable, "-c", "import click, tinydb, dataclasses, json, fcntl"]
+        times: dict[str, list[float]] = {"pass": [], "add": [], "nopyc": [], "floor": []}
         for _ in range(args.runs):
             times["pass"].append(run(baseline, env)[0])
+            times["floor"].append(run(floor, env)[0])
             times["add"].append(run(add, env)[0])
             times["nopyc"].append(run(add, env_nopyc)[0])
 
-        traced = [sys.executable, "-X", "importtime", "-m", "therapy.cli", "--data-dir",
-                  str(data), "add", code, "--side", "Sales", TEXT]
+        traced = [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "therapy.cli",
+            "--data-dir",
+            str(data),
+            "add",
+            code,
+            "--side",
+            "Sales",
+            TEXT,
+        ]
         traces = [parse_importtime(run(traced, env)[1].stderr) for _ in range(IMPORT_RUNS)]
         imports = median_imports(traces)
     finally:
@@ -136,32 +159,51 @@ def main() -> int:
 
     med_pass, med_add = statistics.median(times["pass"]), statistics.median(times["add"])
     ratio = med_add / med_pass
-    print(f"add_startup: `{shown} add` vs `{Path(sys.executable).name} -c pass`, "
-          f"interleaved, {args.runs} runs each")
+    print(
+        f"add_startup: `{shown} add` vs `{Path(sys.executable).name} -c pass`, "
+        f"interleaved, {args.runs} runs each"
+    )
     print(f"{'command':<22}{'n':>4}{'median ms':>11}{'p90 ms':>9}{'ratio':>8}{'goal':>8}")
-    print(f"{'python -c pass':<22}{len(times['pass']):>4}{med_pass * 1e3:>11.1f}"
-          f"{p90(times['pass']) * 1e3:>9.1f}{'1.00':>8}{'':>8}")
-    print(f"{'therapy add':<22}{len(times['add']):>4}{med_add * 1e3:>11.1f}"
-          f"{p90(times['add']) * 1e3:>9.1f}{ratio:>8.2f}{f'<= {GOAL:g}':>8}")
+    print(
+        f"{'python -c pass':<22}{len(times['pass']):>4}{med_pass * 1e3:>11.1f}"
+        f"{p90(times['pass']) * 1e3:>9.1f}{'1.00':>8}{'':>8}"
+    )
+    print(
+        f"{'therapy add':<22}{len(times['add']):>4}{med_add * 1e3:>11.1f}"
+        f"{p90(times['add']) * 1e3:>9.1f}{ratio:>8.2f}{f'<= {GOAL:g}':>8}"
+    )
+    med_floor = statistics.median(times["floor"])
+    print(
+        f"{'import click, tinydb':<22}{len(times['floor']):>4}{med_floor * 1e3:>11.1f}"
+        f"{p90(times['floor']) * 1e3:>9.1f}{med_floor / med_pass:>8.2f}{'floor':>8}"
+    )
     med_nopyc = statistics.median(times["nopyc"])
-    print(f"{'therapy add, no .pyc':<22}{len(times['nopyc']):>4}{med_nopyc * 1e3:>11.1f}"
-          f"{p90(times['nopyc']) * 1e3:>9.1f}{med_nopyc / med_pass:>8.2f}{'info':>8}")
+    print(
+        f"{'therapy add, no .pyc':<22}{len(times['nopyc']):>4}{med_nopyc * 1e3:>11.1f}"
+        f"{p90(times['nopyc']) * 1e3:>9.1f}{med_nopyc / med_pass:>8.2f}{'info':>8}"
+    )
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        print("note: PYTHONDONTWRITEBYTECODE is set in this environment; the gated row uses "
-              "a temporary PYTHONPYCACHEPREFIX instead, as a user's install would have .pyc")
+        print(
+            "note: PYTHONDONTWRITEBYTECODE is set in this environment; the gated row uses "
+            "a temporary PYTHONPYCACHEPREFIX instead, as a user's install would have .pyc"
+        )
 
     total = sum(cumulative for _, cumulative, name in imports if not name.startswith(" "))
-    print(f"\ntop 10 imports of `add` by cumulative time (python -X importtime -m therapy.cli, "
-          f"median of {IMPORT_RUNS} runs; {len(imports)} modules, {total / 1e3:.1f} ms in all; runpy and "
-          "importlib.util come from -m, not from the console script):")
+    print(
+        f"\ntop 10 imports of `add` by cumulative time (python -X importtime -m therapy.cli, "
+        f"median of {IMPORT_RUNS} runs; {len(imports)} modules, {total / 1e3:.1f} ms in all; "
+        "runpy and importlib.util come from -m, not from the console script):"
+    )
     print(f"{'cumul ms':>9}{'self ms':>9}  module")
     for own, cumulative, name in sorted(imports, key=lambda row: -row[1])[:10]:
         print(f"{cumulative / 1e3:>9.1f}{own / 1e3:>9.1f}  {name.strip()}")
     therapy_own = sorted(
         (row for row in imports if row[2].strip().startswith("therapy")), key=lambda r: -r[0]
     )
-    print("therapy modules, self ms: "
-          + ", ".join(f"{name.strip()} {own / 1e3:.1f}" for own, _, name in therapy_own))
+    print(
+        "therapy modules, self ms: "
+        + ", ".join(f"{name.strip()} {own / 1e3:.1f}" for own, _, name in therapy_own)
+    )
 
     loaded = {name.strip().split(".")[0] for _, _, name in imports}
     bad = [name for name in FORBIDDEN if name in loaded]

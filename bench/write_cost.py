@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import shutil
 import statistics
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from therapy.model import pair_key  # noqa: E402
-from therapy.service import CODE_ALPHABET, CODE_LENGTH, Sessions  # noqa: E402
+from therapy.service import Sessions, new_code  # noqa: E402
 from therapy.store import Store  # noqa: E402
 
 GOAL = 1.1
@@ -52,14 +51,16 @@ def make_target(root: Path) -> str:
     sessions = Sessions(Store(root))
     code = sessions.create("Write cost target", SIDES).code
     sessions.set_phase(code, "vent")
-    rows = [(SIDES[i % 2], f"Complaint number {i}: {TEXT}", None) for i in range(COMPLAINTS)]
+    rows: list[tuple[str, str, str | None]] = [
+        (SIDES[i % 2], f"Complaint number {i}: {TEXT}", None) for i in range(COMPLAINTS)
+    ]
     sessions.add_complaints(code, rows)
     return code
 
 
 def add_history(root: Path, count: int) -> None:
-    """COUNT other sessions: copies of one real session file, each registered in the index
-    through Store.register, each with the lock file a used session has."""
+    """COUNT other sessions: copies of one real session file, each in its own folder with
+    the lock file a used session has, each registered in the index through Store.register."""
     store = Store(root)
     sessions = Sessions(store)
     template = make_target(root)  # one more realistic session (20 complaints) as the model
@@ -67,14 +68,13 @@ def add_history(root: Path, count: int) -> None:
     entry = {"title": "Earlier retro", "sides": list(SIDES), "pair": pair_key(list(SIDES))}
     made = 0
     while made < count - 1:
-        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-        if store.exists(code):
+        code = new_code()
+        if not store.reserve(code):
             continue
         store.path(code).write_bytes(payload.replace(template.encode(), code.encode()))
-        (store.folder / f"{code}.lock").touch()
+        (store.session_folder(code) / "lock").touch()
         created = f"2025-{1 + made % 12:02d}-{1 + made % 28:02d}T09:00:00+00:00"
-        if not store.register(code, {**entry, "created": created}):
-            raise SystemExit(f"could not register {code}")
+        store.register(code, {**entry, "created": created})
         made += 1
     assert len(sessions.store.index()) == count
 
@@ -95,9 +95,12 @@ def main() -> int:
         add_history(root_b, args.others)
         code_b = make_target(root_b)
         setup = time.perf_counter() - started
-        files_b = sum(1 for _ in (root_b / "sessions").iterdir())
+        files_b = sum(1 for _ in (root_b / "sessions").glob("*/*"))
 
-        long_lived = {"A": (Sessions(Store(root_a)), code_a), "B": (Sessions(Store(root_b)), code_b)}
+        long_lived = {
+            "A": (Sessions(Store(root_a)), code_a),
+            "B": (Sessions(Store(root_b)), code_b),
+        }
         roots = {"A": root_a, "B": root_b}
 
         def plain(which: str) -> tuple[float, Sessions, str]:
@@ -117,8 +120,9 @@ def main() -> int:
             sessions.delete_complaint(code, complaint.id)
             return elapsed, sessions, code
 
-        def measure(kind: Callable[[str], tuple[float, Sessions, str]], rounds: int,
-                    fsync: bool = True) -> dict[str, list[float]]:
+        def measure(
+            kind: Callable[[str], tuple[float, Sessions, str]], rounds: int, fsync: bool = True
+        ) -> dict[str, list[float]]:
             times: dict[str, list[float]] = {"A": [], "B": []}
             os.fsync = real_fsync if fsync else (lambda fd: None)
             try:
@@ -142,21 +146,27 @@ def main() -> int:
         os.fsync = real_fsync
         shutil.rmtree(base, ignore_errors=True)
 
-    print(f"write_cost: one add_complaint on a {COMPLAINTS}-complaint session; "
-          f"A = alone in its data dir, B = {args.others} other sessions "
-          f"({files_b} files in sessions/); setup {setup:.1f} s")
-    print(f"{'measure':<26}{'dir':<4}{'n':>5}{'median ms':>11}{'p90 ms':>9}"
-          f"{'ratio B/A':>11}{'goal':>9}")
+    print(
+        f"write_cost: one add_complaint on a {COMPLAINTS}-complaint session; "
+        f"A = alone in its data dir, B = {args.others} other sessions "
+        f"({files_b} files in sessions/); setup {setup:.1f} s"
+    )
+    print(
+        f"{'measure':<26}{'dir':<4}{'n':>5}{'median ms':>11}{'p90 ms':>9}"
+        f"{'ratio B/A':>11}{'goal':>9}"
+    )
     verdict = True
     for name, times, gated in results:
         med_a, med_b = statistics.median(times["A"]), statistics.median(times["B"])
         ratio = med_b / med_a
         for which, med in (("A", med_a), ("B", med_b)):
             last = which == "B"
-            print(f"{name if not last else '':<26}{which:<4}{len(times[which]):>5}"
-                  f"{med * 1e3:>11.3f}{p90(times[which]) * 1e3:>9.3f}"
-                  f"{(f'{ratio:.3f}' if last else ''):>11}"
-                  f"{((f'<= {GOAL}' if gated else 'info') if last else ''):>9}")
+            print(
+                f"{name if not last else '':<26}{which:<4}{len(times[which]):>5}"
+                f"{med * 1e3:>11.3f}{p90(times[which]) * 1e3:>9.3f}"
+                f"{(f'{ratio:.3f}' if last else ''):>11}"
+                f"{((f'<= {GOAL}' if gated else 'info') if last else ''):>9}"
+            )
         if gated:
             verdict = ratio <= GOAL
     print("PASS" if verdict else "MISS")

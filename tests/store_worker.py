@@ -1,11 +1,12 @@
 """A child process for tests/test_store.py: the store as another therapy process uses it.
 
-    store_worker.py adds ROOT CODE WORKER COUNT BARRIER   wait for BARRIER/go, add COUNT
-                                                          complaints, print each id
-    store_worker.py loop ROOT CODE TAG                    add complaints until killed,
-                                                          print "ID N" once each is stored
-    store_worker.py hold ROOT CODE [stop]                 take the session's lock, print
-                                                          "locked", then sleep (or SIGSTOP)
+store_worker.py adds ROOT CODE WORKER COUNT BARRIER   wait for BARRIER/go, add COUNT
+                                                      complaints, print each id between
+                                                      "start TIME" and "end TIME"
+store_worker.py loop ROOT CODE TAG                    add complaints until killed,
+                                                      print "ID N" once each is stored
+store_worker.py hold ROOT CODE [stop]                 take the session's lock, print
+                                                      "locked", then sleep (or SIGSTOP)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from therapy.service import Sessions
@@ -32,9 +34,11 @@ def adds(root: str, code: str, worker: str, count: str, barrier: str) -> None:
         if time.monotonic() > deadline:
             sys.exit("the barrier never opened")
         time.sleep(0.002)
+    print("start", time.time(), flush=True)
     for n in range(int(count)):
         complaint = sessions.add_complaint(code, "Sales", f"p{worker} n{n}")
         print(complaint.id, flush=True)
+    print("end", time.time(), flush=True)
 
 
 def loop(root: str, code: str, tag: str) -> None:
@@ -56,5 +60,5 @@ def hold(root: str, code: str, how: str = "sleep") -> None:
 
 
 if __name__ == "__main__":
-    modes = {"adds": adds, "loop": loop, "hold": hold}
+    modes: dict[str, Callable[..., None]] = {"adds": adds, "loop": loop, "hold": hold}
     modes[sys.argv[1]](*sys.argv[2:])

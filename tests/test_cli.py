@@ -38,12 +38,16 @@ def test_a_whole_session_from_the_shell(run, tmp_path: Path) -> None:
     code = new_session(run, "--votes", "2")
     assert len(code) == 6
     assert run("phase", code).stdout == "check-in\n"
-    first = run("add", code, "--side", "Sales", "--name", "Alex",
-                "Their leads are not ready to buy").stdout.strip()
+    first = run(
+        "add", code, "--side", "Sales", "--name", "Alex", "Their leads are not ready to buy"
+    ).stdout.strip()
     assert first == "1"
     table = tmp_path / "c.csv"
-    table.write_text("side,text,author\nMarketing,Nobody comes to the campaign meetings,Dana\n"
-                     'sales,"Quota, quota, quota",Sam\n', encoding="utf-8")
+    table.write_text(
+        "side,text,author\nMarketing,Nobody comes to the campaign meetings,Dana\n"
+        'sales,"Quota, quota, quota",Sam\n',
+        encoding="utf-8",
+    )
     assert "Imported 2 complaints" in run("import", code, str(table)).stdout
     assert run("phase", code, "next").stdout == "vent\n"
     assert run("phase", code, "diagnose").stdout == "diagnose\n"
@@ -52,9 +56,21 @@ def test_a_whole_session_from_the_shell(run, tmp_path: Path) -> None:
     run("phase", code, "vote")
     assert run("vote", code, "1", "2", "--name", "Alex", "--side", "Sales").stdout == "0\n"
     run("phase", code, "next")
-    run("action", code, "Sign a lead agreement", "--owner", "Alex", "--due", "2026-12-31",
-        "--metric", "follow-up in 24h", "--cause", "misaligned-expectations",
-        "--complaint", "1")
+    run(
+        "action",
+        code,
+        "Sign a lead agreement",
+        "--owner",
+        "Alex",
+        "--due",
+        "2026-12-31",
+        "--metric",
+        "follow-up in 24h",
+        "--cause",
+        "misaligned-expectations",
+        "--complaint",
+        "1",
+    )
     run("phase", code, "next")
     run("win", code, "--side", "Marketing", "--appreciation", "Sam's notes landed")
     run("phase", code, "close")
@@ -62,8 +78,11 @@ def test_a_whole_session_from_the_shell(run, tmp_path: Path) -> None:
     assert "phase: close" in status and "complaints: Sales 2, Marketing 1" in status
     assert "coverage       0.50  1 of the top 2 voted items" in status
     data = json.loads(run("export", code, "--format", "json").stdout)
-    assert [c["cause"] for c in data["complaints"]] == ["misaligned-expectations", None,
-                                                       "misaligned-expectations"]
+    assert [c["cause"] for c in data["complaints"]] == [
+        "misaligned-expectations",
+        None,
+        "misaligned-expectations",
+    ]
     assert data["complaints"][2]["group"] == 1
     assert [c["votes"] for c in data["complaints"]] == [1, 1, 0]
     out = tmp_path / "plan.md"
@@ -79,6 +98,7 @@ def test_a_whole_session_from_the_shell(run, tmp_path: Path) -> None:
         (["add", "{code}", "--side", "Legal", "x"], "There is no side 'Legal'"),
         (["add", "{code}", "--side", "Sales", "   "], "1 to 1,000 characters"),
         (["add", "NOPE42", "--side", "Sales", "x"], "There is no session NOPE42"),
+        (["add", "../../etc", "--side", "Sales", "x"], "a session code is letters and digits"),
         (["phase", "{code}", "lunch"], "There is no phase 'lunch'"),
         (["phase", "{code}", "back"], "first phase"),
         (["new", "t", "--sides", "Sales"], "two or more sides"),
@@ -110,9 +130,7 @@ def test_import_names_the_bad_line_and_keeps_nothing(run, tmp_path: Path) -> Non
 
 
 def test_debug_shows_the_traceback(run, data_dir: Path) -> None:
-    result = CliRunner().invoke(
-        cli, ["--data-dir", str(data_dir), "--debug", "phase", "NOPE42"]
-    )
+    result = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "--debug", "phase", "NOPE42"])
     assert result.exit_code != 0
     assert result.exception is not None and "no session NOPE42" in str(result.exception)
 
@@ -120,7 +138,7 @@ def test_debug_shows_the_traceback(run, data_dir: Path) -> None:
 def test_data_dir_from_the_environment(tmp_path: Path) -> None:
     runner = CliRunner(env={"THERAPY_DATA_DIR": str(tmp_path / "env")})
     code = runner.invoke(cli, ["new", "from env"]).stdout.strip()
-    assert (tmp_path / "env" / "sessions" / f"{code}.json").is_file()
+    assert (tmp_path / "env" / "sessions" / code / "session.json").is_file()
 
 
 def test_broken_prompts_name_the_file_and_key(run, tmp_path: Path) -> None:
@@ -184,8 +202,9 @@ for args in (["new", "t"], ["add", None, "--side", "Sales", "x"], ["export", Non
     assert not [m for m in sys.modules if m.split(".")[0] == "textual"], args[0]
 print("clean")
 """
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
+    )
     assert result.stdout.strip().endswith("clean"), result.stderr
 
 
@@ -201,6 +220,7 @@ def test_core_imports_without_textual() -> None:
         "import therapy.diagnose, therapy.export, therapy.relationship, therapy.cli\n"
         "print('ok')\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
+    )
     assert result.stdout.strip() == "ok", result.stderr

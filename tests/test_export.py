@@ -33,8 +33,9 @@ HOSTILE = [
 
 def plan_markdown(sessions: Sessions, code: str, template: str | None = None) -> str:
     board = sessions.board(code)
-    plan = build_plan(board, sessions.relationship(code, board), sessions.earlier_items(code),
-                      sessions.prompts)
+    plan = build_plan(
+        board, sessions.relationship(code, board), sessions.earlier_items(code), sessions.prompts
+    )
     return render(plan, "md", template)
 
 
@@ -105,8 +106,9 @@ def hostile_session(sessions: Sessions, texts: list[str]) -> str:
     sessions.vote(code, voter, ids[0])
     sessions.set_phase(code, "remedy")
     for text in texts[:3]:
-        sessions.add_action(code, text[:300], text[:80], "2026-12-01", metric=text[:200],
-                            complaints=[ids[0]])
+        sessions.add_action(
+            code, text[:300], text[:80], "2026-12-01", metric=text[:200], complaints=[ids[0]]
+        )
     sessions.set_phase(code, "celebrate")
     for text in texts[:3]:
         sessions.add_win(code, "Marketing", text, "appreciation", author=text[:60])
@@ -127,7 +129,9 @@ printable = st.text(
 ).filter(lambda s: s.strip() and "".join(ch for ch in s if ord(ch) >= 32).strip())
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(texts=st.lists(printable, min_size=1, max_size=4))
 def test_any_text_keeps_the_markdown_inert(tmp_path_factory, texts: list[str]) -> None:
     sessions = Sessions(Store(tmp_path_factory.mktemp("data")))
@@ -150,16 +154,23 @@ def test_json_has_the_contract_fields(sessions: Sessions) -> None:
 
     code = build_demo(sessions)
     board = sessions.board(code)
-    plan = build_plan(board, sessions.relationship(code, board), sessions.earlier_items(code),
-                      sessions.prompts)
+    plan = build_plan(
+        board, sessions.relationship(code, board), sessions.earlier_items(code), sessions.prompts
+    )
     data = json.loads(render(plan, "json"))
     first = data["complaints"][0]
     assert {"id", "side", "text", "cause", "suggested_cause", "votes", "group"} <= set(first)
     assert data["relationship"]["label"] in {
-        "Power Couple", "Friends with Benefits", "It's Complicated", "Couples Therapy, Stat"
+        "Power Couple",
+        "Friends with Benefits",
+        "It's Complicated",
+        "Couples Therapy, Stat",
     }
     assert set(data["relationship"]["signals"]) == {
-        "appreciation", "balance", "coverage", "follow-through"
+        "appreciation",
+        "balance",
+        "coverage",
+        "follow-through",
     }
     assert data["action_items"] and data["wins"] and data["earlier_action_items"]
     assert sum(c["votes"] for c in data["complaints"]) == len(board.votes)
@@ -172,7 +183,7 @@ def test_csv_defuses_formulas(sessions: Sessions, code: str) -> None:
     board = sessions.board(code)
     plan = build_plan(board, sessions.relationship(code, board), [], sessions.prompts)
     rows = list(csv.DictReader(io.StringIO(render(plan, "csv"))))
-    assert rows[0]["text"] == "'=HYPERLINK(\"http://x\",\"y\")"
+    assert rows[0]["text"] == '\'=HYPERLINK("http://x","y")'
 
 
 def test_user_template(sessions: Sessions, code: str, tmp_path) -> None:

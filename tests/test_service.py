@@ -151,7 +151,7 @@ def test_anonymous_session_stores_no_names(sessions: Sessions, data_dir) -> None
     sessions.add_complaint(code, "Marketing", "from the shell", author="Dana Secret")
     move_to(sessions, code, Phase.CELEBRATE)
     sessions.add_win(code, "Sales", "a win", author="Priya Secret")
-    raw = (data_dir / "sessions" / f"{code}.json").read_text()
+    raw = (data_dir / "sessions" / code / "session.json").read_text()
     assert "Secret" not in raw
     board = sessions.board(code)
     assert [c.author for c in board.complaints] == [None, None]
@@ -239,7 +239,12 @@ def test_action_items_are_validated(sessions: Sessions, code: str) -> None:
     with pytest.raises(TherapyError, match="Only the facilitator"):
         sessions.add_action(code, "x", "Sam", "2026-12-01", actor=participant(pid))
     item = sessions.add_action(
-        code, "Lead agreement", "Alex", "2026-12-01", "misaligned expectations", "SLA met",
+        code,
+        "Lead agreement",
+        "Alex",
+        "2026-12-01",
+        "misaligned expectations",
+        "SLA met",
         [complaint],
     )
     stored = sessions.board(code).action_items
@@ -262,8 +267,9 @@ def test_wins_only_in_celebrate(sessions: Sessions, code: str) -> None:
 
 def test_earlier_items_come_back_for_the_same_pair(sessions: Sessions) -> None:
     first = sessions.create("first", ["Sales", "Marketing"], created="2026-01-01T00:00:00+00:00")
-    other = sessions.create("other pair", ["Product", "Engineering"],
-                            created="2026-01-02T00:00:00+00:00")
+    other = sessions.create(
+        "other pair", ["Product", "Engineering"], created="2026-01-02T00:00:00+00:00"
+    )
     for session in (first, other):
         sessions.set_phase(session.code, "remedy")
         sessions.add_action(session.code, f"do it for {session.title}", "Alex", "2026-02-01")

@@ -6,8 +6,6 @@ Textual and Jinja2 are imported only by the commands that need them, so that
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,8 +106,12 @@ def _code(value: str) -> str:
 
 @cli.command()
 @click.argument("title")
-@click.option("--sides", default="Sales,Marketing", show_default=True,
-              help="Two or more side names, separated by commas.")
+@click.option(
+    "--sides",
+    default="Sales,Marketing",
+    show_default=True,
+    help="Two or more side names, separated by commas.",
+)
 @click.option("--anonymous", is_flag=True, help="Store no author names at all.")
 @click.option("--votes", default=3, show_default=True, type=int, help="Dot votes per person.")
 @pass_config
@@ -131,6 +133,8 @@ def list_sessions(config: Config, as_json: bool) -> None:
     """List the sessions in the data folder, newest first."""
     summaries = config.sessions.summaries()
     if as_json:
+        import json
+
         rows = [
             {
                 "code": s.code,
@@ -149,7 +153,7 @@ def list_sessions(config: Config, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     if not summaries:
-        click.echo("No sessions yet; start one with: therapy new \"Q3 lead handoff\"", err=True)
+        click.echo('No sessions yet; start one with: therapy new "Q3 lead handoff"', err=True)
         return
     click.echo(f"{'CODE':<8}{'PHASE':<11}{'CARDS':>6}  {'UPDATED':<17}  TITLE (SIDES)")
     for s in summaries:
@@ -190,8 +194,10 @@ def status(config: Config, code: str) -> None:
     if open_items:
         click.echo("earlier open action items (therapy review CODE REF done|carried|dropped):")
         for earlier in open_items:
-            click.echo(f"  {earlier.ref}  {earlier.item.what} ({earlier.item.owner}, "
-                       f"due {earlier.item.due})")
+            click.echo(
+                f"  {earlier.ref}  {earlier.item.what} ({earlier.item.owner}, "
+                f"due {earlier.item.due})"
+            )
 
 
 @cli.command()
@@ -240,6 +246,8 @@ def import_csv(config: Config, code: str, file: Path) -> None:
 
 def read_complaints_csv(file: Path) -> tuple[list[tuple[str, str, str | None]], list[int]]:
     """The rows of a side,text[,author] file (a header row is optional) and their lines."""
+    import csv
+
     try:
         handle = file.open(newline="", encoding="utf-8-sig")
     except OSError as error:
@@ -298,7 +306,9 @@ def group(config: Config, code: str, complaint: int, into: int) -> None:
 @click.option("--name", required=True, help="Whose votes these are.")
 @click.option("--side", help="Their side, when they have not joined yet.")
 @pass_config
-def vote(config: Config, code: str, complaints: tuple[int, ...], name: str, side: str | None) -> None:
+def vote(
+    config: Config, code: str, complaints: tuple[int, ...], name: str, side: str | None
+) -> None:
     """Spend a participant's dot votes on complaints; print the votes left."""
     sessions = config.sessions
     board = sessions.board(code)
@@ -322,11 +332,24 @@ def vote(config: Config, code: str, complaints: tuple[int, ...], name: str, side
 @click.option("--due", required=True, help="By when, as YYYY-MM-DD.")
 @click.option("--metric", default="", help="How the pair will know it worked.")
 @click.option("--cause", "cause_", help="The root cause it remedies.")
-@click.option("--complaint", "complaints", type=int, multiple=True,
-              help="A complaint it answers (repeatable).")
+@click.option(
+    "--complaint",
+    "complaints",
+    type=int,
+    multiple=True,
+    help="A complaint it answers (repeatable).",
+)
 @pass_config
-def action(config: Config, code: str, what: str, owner: str, due: str, metric: str,
-           cause_: str | None, complaints: tuple[int, ...]) -> None:
+def action(
+    config: Config,
+    code: str,
+    what: str,
+    owner: str,
+    due: str,
+    metric: str,
+    cause_: str | None,
+    complaints: tuple[int, ...],
+) -> None:
     """Agree an action item (remedy phase onwards); print its id."""
     item = config.sessions.add_action(code, what, owner, due, cause_, metric, complaints)
     click.echo(item.id)
@@ -339,8 +362,9 @@ def action(config: Config, code: str, what: str, owner: str, due: str, metric: s
 @click.option("--appreciation", is_flag=True, help="An appreciation rather than a win.")
 @click.option("--name", help="Who says it (ignored in an anonymous session).")
 @pass_config
-def win(config: Config, code: str, text: str, side: str, appreciation: bool,
-        name: str | None) -> None:
+def win(
+    config: Config, code: str, text: str, side: str, appreciation: bool, name: str | None
+) -> None:
     """Celebrate a win or an appreciation (celebrate phase); print its id."""
     kind = "appreciation" if appreciation else "win"
     click.echo(config.sessions.add_win(code, side, text, kind, author=name).id)
@@ -378,14 +402,18 @@ def write_text(path: Path, text: str) -> None:
 
 @cli.command()
 @click.argument("code", callback=lambda ctx, param, value: _code(value))
-@click.option("--format", "fmt", type=click.Choice(["md", "json", "csv"]), default="md",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["md", "json", "csv"]), default="md", show_default=True
+)
 @click.option("--template", help="A shipped template's name or the path of your own .j2 file.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file instead of the screen.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of the screen.",
+)
 @pass_config
-def export(config: Config, code: str, fmt: str, template: str | None,
-           output: Path | None) -> None:
+def export(config: Config, code: str, fmt: str, template: str | None, output: Path | None) -> None:
     """Export the action plan as Markdown, JSON or CSV."""
     text = plan_text(config.sessions, code, fmt, template)
     if output is None:

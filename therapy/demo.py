@@ -11,7 +11,11 @@ SIDES = ("Sales", "Marketing")
 
 COMPLAINTS = (
     ("Sales", "They don't give me what I need to succeed!", "Alex"),
-    ("Sales", "One of them thought I was selling insurance. Half the leads are not ready to buy.", "Alex"),
+    (
+        "Sales",
+        "One of them thought I was selling insurance. Half the leads are not ready to buy.",
+        "Alex",
+    ),
     ("Sales", "Leads are not ready to buy; they only downloaded an ebook.", "Sam"),
     ("Sales", "Marketing is measured on lead volume while we carry the revenue quota.", "Sam"),
     ("Sales", "I hear about new campaigns from customers before anyone tells me.", "Alex"),
@@ -37,8 +41,9 @@ def _earlier_session(sessions: Sessions) -> str:
     session = sessions.create("Q2 pipeline truce", SIDES, created=created)
     code = session.code
     sessions.add_complaint(code, "Sales", "Nobody agrees what a qualified lead is.", author="Alex")
-    sessions.add_complaint(code, "Marketing", "Sales never tells us which leads closed.",
-                           author="Dana")
+    sessions.add_complaint(
+        code, "Marketing", "Sales never tells us which leads closed.", author="Dana"
+    )
     sessions.set_phase(code, Phase.REMEDY.value)
     for what, owner, cause, status in EARLIER_ACTIONS:
         item = sessions.add_action(code, what, owner, _days(-14), cause, "agreed in the room")
@@ -58,13 +63,18 @@ def build_demo(sessions: Sessions) -> str:
         sessions.review(code, item.ref, outcome)
 
     people = {}
-    for name, side in (("Alex", "Sales"), ("Sam", "Sales"), ("Dana", "Marketing"),
-                       ("Priya", "Marketing")):
+    for name, side in (
+        ("Alex", "Sales"),
+        ("Sam", "Sales"),
+        ("Dana", "Marketing"),
+        ("Priya", "Marketing"),
+    ):
         people[name] = sessions.join(code, side, name).id
 
     sessions.set_phase(code, "next")  # vent
-    ids = [sessions.add_complaint(code, side, text, author=who).id
-           for side, text, who in COMPLAINTS]
+    ids = [
+        sessions.add_complaint(code, side, text, author=who).id for side, text, who in COMPLAINTS
+    ]
 
     sessions.set_phase(code, "next")  # diagnose
     sessions.group(code, ids[2], ids[1])  # two ways of saying "not ready to buy"
@@ -85,22 +95,46 @@ def build_demo(sessions: Sessions) -> str:
 
     sessions.set_phase(code, "next")  # remedy
     sessions.add_action(
-        code, "Sign a lead agreement: what a hot lead is, follow-up within 24 hours",
-        "Alex and Dana", _days(14), "misaligned-expectations",
-        "lead-to-meeting rate above 30%", (ids[1], ids[6]),
+        code,
+        "Sign a lead agreement: what a hot lead is, follow-up within 24 hours",
+        "Alex and Dana",
+        _days(14),
+        "misaligned-expectations",
+        "lead-to-meeting rate above 30%",
+        (ids[1], ids[6]),
     )
     sessions.add_action(
-        code, "Set one shared goal: revenue per campaign, reviewed monthly",
-        "Sam and Priya", _days(30), "different-goals", "revenue per campaign", (ids[3],),
+        code,
+        "Set one shared goal: revenue per campaign, reviewed monthly",
+        "Sam and Priya",
+        _days(30),
+        "different-goals",
+        "revenue per campaign",
+        (ids[3],),
     )
 
     sessions.set_phase(code, "next")  # celebrate
-    sessions.add_win(code, "Sales", "The webinar leads closed two deals in October; "
-                     "we rang the bell and invited marketing.", "win", author="Alex")
-    sessions.add_win(code, "Marketing", "Sam's field notes made the new case study land.",
-                     "appreciation", author="Priya")
-    sessions.add_win(code, "Sales", "Dana rebuilt the pricing deck overnight for the Acme pitch.",
-                     "appreciation", author="Sam")
+    sessions.add_win(
+        code,
+        "Sales",
+        "The webinar leads closed two deals in October; we rang the bell and invited marketing.",
+        "win",
+        author="Alex",
+    )
+    sessions.add_win(
+        code,
+        "Marketing",
+        "Sam's field notes made the new case study land.",
+        "appreciation",
+        author="Priya",
+    )
+    sessions.add_win(
+        code,
+        "Sales",
+        "Dana rebuilt the pricing deck overnight for the Acme pitch.",
+        "appreciation",
+        author="Sam",
+    )
 
     sessions.set_phase(code, "next")  # close
     return code

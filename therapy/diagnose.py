@@ -15,9 +15,11 @@ from therapy.model import Cause
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _STOP = frozenset(
-    "a an and are as at be but by do does don't for from get gets give gives got had has "
-    "have i i'm in is it it's me my never no not of on or our so that the their them they "
-    "they're this to too us was we were what when why with you your".split()
+    (
+        "a an and are as at be but by do does don't for from get gets give gives got "
+        "had has have i i'm in is it it's me my never no not of on or our so that the "
+        "their them they they're this to too us was we were what when why with you your"
+    ).split()
 )
 _SUFFIXES = ("ing", "ed", "es", "s", "ly")
 
@@ -50,17 +52,30 @@ class Suggestion:
 @dataclass(frozen=True)
 class _Vocabulary:
     cause: str
-    phrases: tuple[tuple[str, tuple[str, ...]], ...]  # (as written, stems)
+    by_first_stem: dict[str, list[tuple[str, tuple[str, ...]]]]  # (as written, stems)
     example_words: frozenset[str]
 
+    def matches(self, stems: list[str]) -> list[str]:
+        """The phrases found in a text's stems, in the order they appear, each once."""
+        found: dict[str, None] = {}
+        for start, stem in enumerate(stems):
+            for phrase, phrase_stems in self.by_first_stem.get(stem, ()):
+                if tuple(stems[start : start + len(phrase_stems)]) == phrase_stems:
+                    found.setdefault(phrase)
+        return list(found)
 
-def _phrases(vocabulary: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """Each phrase with its stems; phrases that stem alike ("what I need", "what we need")
-    count once, as first written."""
+
+def _phrases(vocabulary: tuple[str, ...]) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+    """Each phrase with its stems, by first stem; phrases that stem alike ("what I need",
+    "what we need") count once, as first written."""
     seen: dict[tuple[str, ...], str] = {}
     for phrase in vocabulary:
         seen.setdefault(tuple(words(phrase)), phrase)
-    return tuple((phrase, stems) for stems, phrase in seen.items() if stems)
+    by_first: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    for stems, phrase in seen.items():
+        if stems:
+            by_first.setdefault(stems[0], []).append((phrase, stems))
+    return by_first
 
 
 @cache
@@ -68,24 +83,19 @@ def _vocabularies(causes: tuple[Cause, ...]) -> tuple[_Vocabulary, ...]:
     return tuple(
         _Vocabulary(
             cause=cause.key,
-            phrases=_phrases(cause.vocabulary),
+            by_first_stem=_phrases(cause.vocabulary),
             example_words=frozenset(w for example in cause.examples for w in words(example)),
         )
         for cause in causes
     )
 
 
-def _contains(stems: list[str], phrase: tuple[str, ...]) -> bool:
-    size = len(phrase)
-    return any(tuple(stems[i : i + size]) == phrase for i in range(len(stems) - size + 1))
-
-
 def suggest(text: str, causes: tuple[Cause, ...]) -> Suggestion:
     stems = words(text)
     best = Suggestion(None, 0.0, ())
     for vocabulary in _vocabularies(causes):
-        matched = [phrase for phrase, stems_ in vocabulary.phrases if _contains(stems, stems_)]
-        shared = sorted(set(stems) & vocabulary.example_words)
+        matched = vocabulary.matches(stems)
+        shared = set(stems) & vocabulary.example_words
         points = len(matched) + 0.25 * len(shared)
         if matched and points > best.score:
             best = Suggestion(vocabulary.cause, points, tuple(matched))
@@ -107,8 +117,6 @@ def near_duplicates(texts: dict[int, str], threshold: float = 0.5) -> list[tuple
     """Pairs of ids whose texts are alike enough to group, most alike first."""
     ids = sorted(texts)
     pairs = [
-        (similarity(texts[a], texts[b]), a, b)
-        for i, a in enumerate(ids)
-        for b in ids[i + 1 :]
+        (similarity(texts[a], texts[b]), a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]
     ]
     return [(a, b) for score, a, b in sorted(pairs, reverse=True) if score >= threshold]

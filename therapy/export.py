@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from therapy.text import clean_line
 FORMATS = ("md", "json", "csv")
 
 # Characters that start Markdown or HTML constructs anywhere in a line.
-_INLINE = re.compile(r"([\\`*_\[\]<>|~&#@])")
+_INLINE = str.maketrans({ch: "\\" + ch for ch in "\\`*_[]<>|~&#@"})
 # What Markdown reads at the start of a line: lists, quotes, headings, setext underlines.
 _BULLET = re.compile(r"^([-+=])")
 _ORDERED = re.compile(r"^(\d+)([.)])")
@@ -36,7 +37,7 @@ _LINKISH = re.compile(r"(?<=\w)([.:])(?=[\w/])")
 def markdown_text(value: Any) -> str:
     """User text as one inert line of Markdown: shown as typed once rendered."""
     text = clean_line("" if value is None else str(value))
-    text = _INLINE.sub(r"\\\1", text)
+    text = text.translate(_INLINE)
     text = _LINKISH.sub(r"\\\1", text)
     text = _ORDERED.sub(r"\1\\\2", text)
     return _BULLET.sub(r"\\\1", text)
@@ -56,15 +57,17 @@ class Plan:
         return self.prompts.cause_name(key)
 
 
-def build_plan(board: Board, relationship: Relationship, earlier: list[EarlierItem],
-               prompts: Prompts) -> Plan:
+def build_plan(
+    board: Board, relationship: Relationship, earlier: list[EarlierItem], prompts: Prompts
+) -> Plan:
     suggestions = {c.id: suggest(c.text, prompts.causes) for c in board.complaints}
     return Plan(board, relationship, earlier, suggestions, prompts)
 
 
-def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
+@cache
+def _environment(folder: str) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=loader,
+        loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
@@ -76,18 +79,18 @@ def _environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
 
 
 def _template(template: str | None) -> jinja2.Template:
-    name = template or "plan.md.j2"
+    """A shipped template by name (default: plan), or the user's own .j2 file by path."""
+    name = template or "plan"
     path = Path(name).expanduser()
     if template and (path.is_file() or "/" in name or path.suffix):
         if not path.is_file():
             raise TherapyError(f"There is no template file {path}; check the --template path.")
-        env = _environment(jinja2.FileSystemLoader(str(path.resolve().parent)))
-        name = path.name
+        folder, name = str(path.resolve().parent), path.name
     else:
-        env = _environment(jinja2.FileSystemLoader(str(shipped_folder("templates"))))
+        folder = str(shipped_folder("templates"))
         name = name if name.endswith(".j2") else f"{name}.md.j2"
     try:
-        return env.get_template(name)
+        return _environment(folder).get_template(name)
     except jinja2.TemplateNotFound:
         raise TherapyError(
             f"There is no template '{template}'; give a path to a .j2 file or the name of a "
@@ -187,8 +190,14 @@ def to_dict(plan: Plan) -> dict[str, Any]:
             for w in board.wins
         ],
         "earlier_action_items": [
-            {"ref": e.ref, "session": e.session, "what": e.item.what, "owner": e.item.owner,
-             "due": e.item.due, "status": e.item.status.value}
+            {
+                "ref": e.ref,
+                "session": e.session,
+                "what": e.item.what,
+                "owner": e.item.owner,
+                "due": e.item.due,
+                "status": e.item.status.value,
+            }
             for e in plan.earlier
         ],
         "relationship": {

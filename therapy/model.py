@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
 class TherapyError(Exception):
     """A problem a person can act on; its message is one sentence that says what to do."""
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     CHECK_IN = "check-in"
     VENT = "vent"
     DIAGNOSE = "diagnose"
@@ -20,25 +20,25 @@ class Phase(str, Enum):
     CLOSE = "close"
 
     @property
-    def index(self) -> int:
+    def order(self) -> int:
         return list(Phase).index(self)
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
         return self.value.replace("-", " ").capitalize()
 
 
 PHASES: tuple[Phase, ...] = tuple(Phase)
 
 
-class ActionStatus(str, Enum):
+class ActionStatus(StrEnum):
     OPEN = "open"
     DONE = "done"
     CARRIED = "carried"
     DROPPED = "dropped"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     FACILITATOR = "facilitator"
     PARTICIPANT = "participant"
 
@@ -90,7 +90,7 @@ class Session:
     @property
     def revealed(self) -> bool:
         """Cards of other sides are hidden from participants until diagnose."""
-        return self.phase.index >= Phase.DIAGNOSE.index
+        return self.phase.order >= Phase.DIAGNOSE.order
 
 
 def pair_key(sides: list[str]) -> str:

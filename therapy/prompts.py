@@ -49,9 +49,7 @@ class Prompts:
         for cause in self.causes:
             if cause.key == key:
                 return cause
-        raise TherapyError(
-            f"There is no cause '{key}'; use one of: {', '.join(self.cause_keys)}."
-        )
+        raise TherapyError(f"There is no cause '{key}'; use one of: {', '.join(self.cause_keys)}.")
 
     @property
     def cause_keys(self) -> tuple[str, ...]:

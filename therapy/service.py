@@ -5,11 +5,11 @@ go through here; none of them writes to the store directly."""
 from __future__ import annotations
 
 import dataclasses
-import secrets
+import os
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tinydb import TinyDB
 
@@ -33,10 +33,11 @@ from therapy.model import (
     Win,
     pair_key,
 )
-from therapy.prompts import Prompts, load_prompts
-from therapy.relationship import measure
-from therapy.store import Store
+from therapy.store import Store, damaged
 from therapy.text import clean_line, clean_text
+
+if TYPE_CHECKING:
+    from therapy.prompts import Prompts
 
 MAX_COMPLAINT = 1000
 MAX_LINE = 120
@@ -66,11 +67,15 @@ def _load(cls: type[T], doc: dict[str, Any], **extra: Any) -> T:
 
 
 def _session(db: TinyDB) -> Session:
-    doc = db.table("session").get(doc_id=1)
-    assert doc is not None
-    session = _load(Session, dict(doc))
-    session.phase = Phase(session.phase)
-    return session
+    try:
+        doc = db.table("session").get(doc_id=1)
+        if doc is None:
+            raise ValueError("no session record")
+        session = _load(Session, dict(doc))
+        session.phase = Phase(session.phase)
+        return session
+    except (TypeError, ValueError, AttributeError) as error:
+        raise damaged(db.storage.path, str(error)) from None  # type: ignore[attr-defined]
 
 
 def _rows(db: TinyDB, table: str, cls: type[T]) -> list[T]:
@@ -119,7 +124,9 @@ def line_text(text: str, what: str, limit: int = MAX_LINE, required: bool = True
 def parse_sides(sides: Iterable[str]) -> list[str]:
     cleaned = [line_text(side, "A side's name", MAX_SIDE) for side in sides]
     if len(cleaned) < 2:
-        raise TherapyError("A session needs two or more sides, for example --sides Sales,Marketing.")
+        raise TherapyError(
+            "A session needs two or more sides, for example --sides Sales,Marketing."
+        )
     folded = [side.casefold() for side in cleaned]
     if len(set(folded)) != len(folded):
         raise TherapyError("Each side must have a different name; check --sides for a repeat.")
@@ -136,6 +143,11 @@ def parse_due(text: str) -> str:
             f"The due date '{clean_line(text)}' is not a date; write it as YYYY-MM-DD, "
             "for example 2026-12-31."
         ) from None
+
+
+def new_code() -> str:
+    """Six characters that are easy to read out and type (no 0/O, 1/I)."""
+    return "".join(CODE_ALPHABET[byte % len(CODE_ALPHABET)] for byte in os.urandom(CODE_LENGTH))
 
 
 def normalise_code(code: str) -> str:
@@ -168,6 +180,8 @@ class Sessions:
 
     @property
     def prompts(self) -> Prompts:
+        from therapy.prompts import load_prompts  # parsing TOML is not on the `add` path
+
         return load_prompts(self.prompts_folder)
 
     # -- sessions -----------------------------------------------------------------------
@@ -198,18 +212,23 @@ class Sessions:
             updated=stamp,
             phase_started=stamp,
             timeboxes=dict(timeboxes or {}),
-            icebreaker=secrets.randbelow(1000),
+            icebreaker=int.from_bytes(os.urandom(2)) % 1000,
         )
-        entry = {"title": title, "sides": side_names, "pair": pair_key(side_names), "created": stamp}
+        entry = {
+            "title": title,
+            "sides": side_names,
+            "pair": pair_key(side_names),
+            "created": stamp,
+        }
         for _ in range(100):
-            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-            if self.store.exists(code):
+            code = new_code()
+            if not self.store.reserve(code):
                 continue
             session.code = code
             with self.store.transaction(code, create=True) as db:
                 db.table("session").insert(_doc(session) | {"code": code, "next_ids": {}})
-            if self.store.register(code, entry):
-                return session
+            self.store.register(code, entry)
+            return session
         raise TherapyError("Could not find a free session code; try again.")  # pragma: no cover
 
     def delete(self, code: str, actor: Actor = FACILITATOR) -> None:
@@ -232,10 +251,10 @@ class Sessions:
             )
             try:
                 db = self.store.read(summary.code)
+                session = _session(db)
             except TherapyError as error:
                 summary.problem = str(error)
             else:
-                session = _session(db)
                 summary.phase = session.phase
                 summary.updated = session.updated
                 summary.complaints = len(db.table("complaints"))
@@ -292,11 +311,11 @@ class Sessions:
             if wanted == "next":
                 if session.phase is Phase.CLOSE:
                     raise TherapyError("The session is at close already, the last phase.")
-                phase = PHASES[session.phase.index + 1]
+                phase = PHASES[session.phase.order + 1]
             elif wanted in ("back", "previous", "prev"):
                 if session.phase is Phase.CHECK_IN:
                     raise TherapyError("The session is at check-in already, the first phase.")
-                phase = PHASES[session.phase.index - 1]
+                phase = PHASES[session.phase.order - 1]
             else:
                 try:
                     phase = Phase(wanted.replace(" ", "-").replace("checkin", "check-in"))
@@ -700,7 +719,9 @@ class Sessions:
         self._require_facilitator(actor, "review earlier action items")
         wanted = status.strip().lower().replace(" over", "").replace("carry", "carried")
         if wanted not in ("done", "carried", "dropped"):
-            raise TherapyError(f"Review an action item as done, carried or dropped, not '{status}'.")
+            raise TherapyError(
+                f"Review an action item as done, carried or dropped, not '{status}'."
+            )
         earlier = {e.ref: e for e in self.earlier_items(code)}.get(clean_line(ref).upper())
         if earlier is None:
             raise TherapyError(
@@ -714,7 +735,12 @@ class Sessions:
         if wanted == "carried":
             item = earlier.item
             self.add_action(
-                code, item.what, item.owner, item.due, item.cause, item.metric,
+                code,
+                item.what,
+                item.owner,
+                item.due,
+                item.cause,
+                item.metric,
                 carried_from=earlier.ref,
             )
         earlier.item = self.set_action_status(earlier.session, earlier.item.id, wanted)
@@ -754,5 +780,7 @@ class Sessions:
     # -- where the pair stands ----------------------------------------------------------
 
     def relationship(self, code: str, board: Board | None = None) -> Relationship:
+        from therapy.relationship import measure
+
         board = board or self.board(code)
         return measure(board, self.earlier_items(board.session.code))

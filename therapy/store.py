@@ -14,7 +14,8 @@ import errno
 import fcntl
 import json
 import os
-import secrets
+import random
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from therapy.model import TherapyError
 
 LOCK_TIMEOUT = 8.0
 _TMP_SUFFIX = ".tmp"
+_CODE = re.compile(r"[A-Z0-9]{1,32}")
 
 Tables = dict[str, dict[str, Any]]
 
@@ -38,8 +40,9 @@ class StoreError(TherapyError):
 class _Buffer(Storage):
     """Keeps a transaction's tables in memory; the store writes them once, at commit."""
 
-    def __init__(self, tables: Tables | None) -> None:
+    def __init__(self, tables: Tables | None, path: Path) -> None:
         self.tables = tables
+        self.path = path
         self.dirty = False
 
     def read(self) -> Tables | None:
@@ -52,7 +55,7 @@ class _Buffer(Storage):
 
 def _write_atomic(path: Path, tables: Tables) -> None:
     payload = json.dumps(tables, ensure_ascii=False, separators=(",", ":")).encode()
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}{_TMP_SUFFIX}")
     # os.open with 0o666 lets the umask decide, so a group can share the data folder.
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -106,8 +109,9 @@ class _Lock:
                     f"{self.timeout:g} s; if a therapy process is stopped (Ctrl-Z), resume "
                     "or end it, then try again."
                 )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+            # short, jittered waits: a writer that just let go must not win the lock every time
+            time.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 0.01)
 
     def release(self) -> None:
         if self.fd >= 0:
@@ -124,7 +128,11 @@ class _Lock:
 
 
 class Store:
-    """Session files under ROOT/sessions/CODE.json, the index at ROOT/index.json."""
+    """ROOT/index.json lists the sessions; each lives in ROOT/sessions/CODE/session.json.
+
+    A folder per session keeps its lock and temp files beside it, so that nothing a write
+    does scans or grows with the number of other sessions.
+    """
 
     def __init__(self, root: Path | str, lock_timeout: float = LOCK_TIMEOUT) -> None:
         self.root = Path(root).expanduser()
@@ -137,38 +145,51 @@ class Store:
                 f"Cannot use the data folder {self.root} ({error.strerror}); "
                 "choose another with --data-dir or THERAPY_DATA_DIR."
             ) from None
-        self._clean_leftovers()
+        self._clean_leftovers(self.root, self._index_lock())
 
     # -- paths and locks --------------------------------------------------------------
 
+    def session_folder(self, code: str) -> Path:
+        if not _CODE.fullmatch(code):
+            raise StoreError(
+                f"There is no session {code!r}; a session code is letters and digits, "
+                "like K7QX2M (run 'therapy list')."
+            )
+        return self.folder / code
+
     def path(self, code: str) -> Path:
-        return self.folder / f"{code}.json"
+        return self.session_folder(code) / "session.json"
 
     @property
     def index_path(self) -> Path:
         return self.root / "index.json"
 
     def _session_lock(self, code: str) -> _Lock:
-        return _Lock(self.folder / f"{code}.lock", f"Session {code}", self.lock_timeout)
+        return _Lock(self.session_folder(code) / "lock", f"Session {code}", self.lock_timeout)
 
     def _index_lock(self) -> _Lock:
         return _Lock(self.root / "index.lock", "The session index", self.lock_timeout)
 
-    def _clean_leftovers(self) -> None:
-        """Remove temp files a crashed writer left behind, but only under their file's lock."""
-        for folder, lock_for in ((self.folder, self._lock_for_temp), (self.root, None)):
-            for temp in folder.glob(f".*{_TMP_SUFFIX}"):
-                lock = lock_for(temp) if lock_for else self._index_lock()
-                if lock.acquire(blocking=False):
-                    try:
-                        with contextlib.suppress(FileNotFoundError):
-                            temp.unlink()
-                    finally:
-                        lock.release()
+    @staticmethod
+    def _leftovers(folder: Path) -> list[Path]:
+        try:
+            return [Path(e.path) for e in os.scandir(folder) if e.name.endswith(_TMP_SUFFIX)]
+        except FileNotFoundError:
+            return []
 
-    def _lock_for_temp(self, temp: Path) -> _Lock:
-        code = temp.name[1:].split(".json.", 1)[0]
-        return self._session_lock(code)
+    def _clean_leftovers(self, folder: Path, lock: _Lock | None) -> None:
+        """Remove temp files a crashed writer left behind: only under their file's lock, so
+        that a live writer's temp file is never taken from under it."""
+        leftovers = self._leftovers(folder)
+        if not leftovers or (lock is not None and not lock.acquire(blocking=False)):
+            return
+        try:
+            for temp in leftovers:
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
+        finally:
+            if lock is not None:
+                lock.release()
 
     # -- reading ----------------------------------------------------------------------
 
@@ -185,11 +206,8 @@ class Store:
                 isinstance(table, dict) for table in tables.values()
             ):
                 raise ValueError("not a TinyDB document")
-        except ValueError as error:
-            raise StoreError(
-                f"The {what} file {path} is damaged ({error}); it was left untouched: "
-                "restore it from a backup or move it aside (other sessions still work)."
-            ) from None
+        except (ValueError, RecursionError) as error:
+            raise damaged(path, str(error) or type(error).__name__) from None
         return tables
 
     def exists(self, code: str) -> bool:
@@ -197,12 +215,12 @@ class Store:
 
     def read(self, code: str) -> TinyDB:
         """A consistent, read-only snapshot of one session (no lock needed: writes are atomic)."""
-        tables = self._load(self.path(code), f"session {code}")
+        path = self.path(code)
+        tables = self._load(path, f"session {code}")
         if tables is None:
-            raise StoreError(
-                f"There is no session {code}; run 'therapy list' to see the session codes."
-            )
-        return TinyDB(storage=_Buffer, tables=tables)
+            raise missing(code)
+        self._clean_leftovers(path.parent, self._session_lock(code))
+        return TinyDB(storage=_Buffer, tables=tables, path=path)
 
     def stamp(self, code: str) -> tuple[int, int, int] | None:
         """Changes whenever the session file is replaced: cheap to poll from other processes."""
@@ -218,17 +236,25 @@ class Store:
 
     # -- writing ----------------------------------------------------------------------
 
+    def reserve(self, code: str) -> bool:
+        """Claim a new session's folder; False if the code is taken already."""
+        try:
+            self.session_folder(code).mkdir(mode=0o777)
+        except FileExistsError:
+            return False
+        return True
+
     @contextlib.contextmanager
     def transaction(self, code: str, create: bool = False) -> Iterator[TinyDB]:
         """Exclusive access to one session; all changes are written at once when it ends.
 
         If the block raises, nothing is written.
         """
+        if not self.session_folder(code).is_dir():
+            raise missing(code)
         with self._session_lock(code):
             path = self.path(code)
-            for temp in self.folder.glob(f".{code}.json.*{_TMP_SUFFIX}"):
-                with contextlib.suppress(FileNotFoundError):
-                    temp.unlink()
+            self._clean_leftovers(path.parent, None)  # we hold the lock: all are leftovers
             tables = self._load(path, f"session {code}")
             if tables is None and not create:
                 raise StoreError(
@@ -236,32 +262,46 @@ class Store:
                 )
             if tables is not None and create:
                 raise StoreError(f"Session {code} exists already.")
-            db = TinyDB(storage=_Buffer, tables=tables)
+            db = TinyDB(storage=_Buffer, tables=tables, path=path)
             yield db
             buffer = db.storage
             assert isinstance(buffer, _Buffer)
             if buffer.dirty or create:
                 _write_atomic(path, buffer.tables or {})
 
-    def register(self, code: str, entry: dict[str, Any]) -> bool:
-        """Add a session to the index; False if the code is taken already."""
+    def register(self, code: str, entry: dict[str, Any]) -> None:
+        """Add a session to the index."""
         with self._index_lock():
             tables = self._load(self.index_path, "session index") or {}
             sessions = tables.setdefault("sessions", {})
-            if any(row.get("code") == code for row in sessions.values()):
-                return False
             next_id = max((int(key) for key in sessions), default=0) + 1
             sessions[str(next_id)] = {"code": code, **entry}
             _write_atomic(self.index_path, tables)
-            return True
 
     def delete(self, code: str) -> None:
+        folder = self.session_folder(code)
         with self._index_lock(), self._session_lock(code):
             tables = self._load(self.index_path, "session index") or {}
             sessions = tables.get("sessions", {})
             for key in [key for key, row in sessions.items() if row.get("code") == code]:
                 del sessions[key]
             _write_atomic(self.index_path, tables)
-            with contextlib.suppress(FileNotFoundError):
-                self.path(code).unlink()
-            _fsync_folder(self.folder)
+            for entry in os.scandir(folder):
+                if entry.name != "lock":
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+        with contextlib.suppress(OSError):
+            os.unlink(folder / "lock")
+            folder.rmdir()
+        _fsync_folder(self.folder)
+
+
+def missing(code: str) -> StoreError:
+    return StoreError(f"There is no session {code}; run 'therapy list' to see the session codes.")
+
+
+def damaged(path: Path, reason: str) -> StoreError:
+    return StoreError(
+        f"The file {path} is damaged ({reason}); it was left untouched: restore it from a "
+        "backup or move it aside (other sessions still work)."
+    )
