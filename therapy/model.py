@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 
 class TherapyError(Exception):
     """A problem a person can act on; its message is one sentence that says what to do."""
+
+
+def unknown(kind: str, value: str, choices: Iterable[str], where: str = "") -> TherapyError:
+    """ "There is no phase 'lunch'; use one of: ..." for any name a person got wrong."""
+    return TherapyError(f"There is no {kind} '{value}'{where}; use one of: {', '.join(choices)}.")
 
 
 class Phase(StrEnum):

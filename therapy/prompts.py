@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from therapy.model import Cause, TherapyError
+from therapy.model import Cause, TherapyError, unknown
 
 FILES = ("causes", "icebreakers", "starters", "questions", "celebrate")
 
@@ -49,7 +49,7 @@ class Prompts:
         for cause in self.causes:
             if cause.key == key:
                 return cause
-        raise TherapyError(f"There is no cause '{key}'; use one of: {', '.join(self.cause_keys)}.")
+        raise unknown("cause", key, self.cause_keys)
 
     @property
     def cause_keys(self) -> tuple[str, ...]:

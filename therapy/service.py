@@ -32,6 +32,7 @@ from therapy.model import (
     Vote,
     Win,
     pair_key,
+    unknown,
 )
 from therapy.store import Store, damaged
 from therapy.text import clean_line, clean_text
@@ -320,11 +321,8 @@ class Sessions:
                 try:
                     phase = Phase(wanted.replace(" ", "-").replace("checkin", "check-in"))
                 except ValueError:
-                    raise TherapyError(
-                        f"There is no phase '{target}'; use next, back or one of: "
-                        + ", ".join(p.value for p in PHASES)
-                        + "."
-                    ) from None
+                    choices = ("next", "back", *PHASES)
+                    raise unknown("phase", target, choices) from None
             stamp = now()
             _touch(db, phase=phase.value, phase_started=stamp)
             session.phase, session.phase_started, session.updated = phase, stamp, stamp
@@ -400,10 +398,7 @@ class Sessions:
         for name in session.sides:
             if name.casefold() == wanted:
                 return name
-        raise TherapyError(
-            f"There is no side '{clean_line(side)}' in session {session.code}; "
-            f"use one of: {', '.join(session.sides)}."
-        )
+        raise unknown("side", clean_line(side), session.sides, f" in session {session.code}")
 
     @staticmethod
     def _require_facilitator(actor: Actor, what: str) -> None:
@@ -549,11 +544,7 @@ class Sessions:
         for known in self.prompts.causes:
             if wanted in (known.key.casefold(), known.name.casefold().replace(" ", "-")):
                 return known.key
-        raise TherapyError(
-            f"There is no cause '{cause.strip()}'; use one of: "
-            + ", ".join(self.prompts.cause_keys)
-            + "."
-        )
+        raise unknown("cause", cause.strip(), self.prompts.cause_keys)
 
     def set_cause(
         self, code: str, complaint_id: int, cause: str | None, actor: Actor = FACILITATOR
@@ -679,11 +670,7 @@ class Sessions:
         try:
             new_status = ActionStatus(status.strip().lower())
         except ValueError:
-            raise TherapyError(
-                f"There is no status '{status}'; use one of: "
-                + ", ".join(s.value for s in ActionStatus)
-                + "."
-            ) from None
+            raise unknown("status", status, ActionStatus) from None
         with self.store.transaction(normalise_code(code)) as db:
             doc = db.table("actions").get(doc_id=item_id)
             if doc is None:
