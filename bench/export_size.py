@@ -3,7 +3,7 @@
 Builds one realistic session through the service (4 participants, 1,000 complaints logged
 in one add_complaints call, groups, agreed causes, votes, action items, wins, and an earlier
 session of the pair with action items reviewed at check-in), then times the code path of
-`therapy export` (therapy.cli.plan_text) for each format, interleaved with the baseline:
+`therapy export` (therapy.export.plan_for) for each format, interleaved with the baseline:
 reading the session alone (Sessions.board).
 
 Goal (absolute, since people wait for it): median md export <= 100 ms. Ratio = median of
@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from therapy import export  # noqa: E402
-from therapy.cli import plan_text  # noqa: E402
+from therapy.export import plan_for  # noqa: E402
 from therapy.model import FACILITATOR, Actor, Role  # noqa: E402
 from therapy.service import Sessions  # noqa: E402
 from therapy.store import Store  # noqa: E402
@@ -208,9 +208,9 @@ def main() -> int:
 
         steps: dict[str, Callable[[], object]] = {
             "board (baseline)": lambda: sessions.board(code),
-            "export md": lambda: plan_text(sessions, code, "md"),
-            "export json": lambda: plan_text(sessions, code, "json"),
-            "export csv": lambda: plan_text(sessions, code, "csv"),
+            "export md": lambda: plan_for(sessions, code, "md"),
+            "export json": lambda: plan_for(sessions, code, "json"),
+            "export csv": lambda: plan_for(sessions, code, "csv"),
             "md: relationship+earlier": split_relationship,
             "md: build_plan (suggest)": split_plan,
             "md: load template": lambda: export._template(None),

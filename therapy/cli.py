@@ -91,7 +91,7 @@ def cli(ctx: click.Context, data_dir: Path | None, prompts_dir: Path | None, deb
     that ends in a Markdown action plan ready for a wiki."""
     ctx.obj = Config(data_dir or default_data_dir(), prompts_dir, debug)
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        run_app(ctx.obj)
 
 
 pass_config = click.make_pass_decorator(Config)
@@ -384,22 +384,6 @@ def review(config: Config, code: str, ref: str, outcome: str) -> None:
 # -- export and demo --------------------------------------------------------------------
 
 
-def plan_text(sessions: Sessions, code: str, fmt: str = "md", template: str | None = None) -> str:
-    from therapy.export import build_plan, render
-
-    board = sessions.board(code)
-    relationship = sessions.relationship(code, board)
-    earlier = sessions.earlier_items(code)
-    return render(build_plan(board, relationship, earlier, sessions.prompts), fmt, template)
-
-
-def write_text(path: Path, text: str) -> None:
-    try:
-        path.expanduser().write_text(text, encoding="utf-8")
-    except OSError as error:
-        fail(f"Cannot write {path} ({error.strerror}); choose another file with -o.")
-
-
 @cli.command()
 @click.argument("code", callback=lambda ctx, param, value: _code(value))
 @click.option(
@@ -415,24 +399,52 @@ def write_text(path: Path, text: str) -> None:
 @pass_config
 def export(config: Config, code: str, fmt: str, template: str | None, output: Path | None) -> None:
     """Export the action plan as Markdown, JSON or CSV."""
-    text = plan_text(config.sessions, code, fmt, template)
+    from therapy.export import plan_for, write_file
+
+    text = plan_for(config.sessions, code, fmt, template)
     if output is None:
         click.echo(text, nl=False)
     else:
-        write_text(output, text)
+        write_file(output, text)
         click.echo(f"Wrote {output}", err=True)
 
 
 @cli.command()
+@click.option(
+    "--print",
+    "print_plan",
+    is_flag=True,
+    help="Walk the demo through every phase and print its code and plan instead.",
+)
 @pass_config
-def demo(config: Config) -> None:
-    """Create a ready-made Sales x Marketing session and print its code and plan."""
+def demo(config: Config, print_plan: bool) -> None:
+    """Open a fresh copy of a ready-made Sales x Marketing session as facilitator."""
     from therapy.demo import build_demo
 
     sessions = config.sessions
-    code = build_demo(sessions)
+    code = build_demo(sessions, walk=print_plan)
+    if not print_plan:
+        run_app(config, code)
+        return
+    from therapy.export import plan_for
+
     click.echo(f"Demo session: {code} (in {config.data_dir})", err=True)
-    click.echo(plan_text(sessions, code), nl=False)
+    click.echo(plan_for(sessions, code), nl=False)
+
+
+@cli.command()
+@click.argument("code", callback=lambda ctx, param, value: _code(value))
+@pass_config
+def facilitate(config: Config, code: str) -> None:
+    """Open a session in the terminal app as its facilitator."""
+    config.sessions.session(code)  # a wrong code is told here, in one sentence
+    run_app(config, code)
+
+
+def run_app(config: Config, code: str | None = None) -> None:
+    from therapy.tui.app import TherapyApp
+
+    TherapyApp(config.sessions, code).run()
 
 
 def main() -> None:

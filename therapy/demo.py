@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from therapy import service
 from therapy.model import Phase
 from therapy.service import Sessions
 
@@ -32,12 +33,16 @@ EARLIER_ACTIONS = (
 )
 
 
+def _today() -> datetime:
+    return datetime.fromisoformat(service.now())
+
+
 def _days(days: int) -> str:
-    return (datetime.now(UTC) + timedelta(days=days)).date().isoformat()
+    return (_today() + timedelta(days=days)).date().isoformat()
 
 
 def _earlier_session(sessions: Sessions) -> str:
-    created = (datetime.now(UTC) - timedelta(days=42)).isoformat(timespec="seconds")
+    created = (_today() - timedelta(days=42)).isoformat(timespec="seconds")
     session = sessions.create("Q2 pipeline truce", SIDES, created=created)
     code = session.code
     sessions.add_complaint(code, "Sales", "Nobody agrees what a qualified lead is.", author="Alex")
@@ -53,15 +58,14 @@ def _earlier_session(sessions: Sessions) -> str:
     return code
 
 
-def build_demo(sessions: Sessions) -> str:
-    """Create the demo sessions and walk the new one through every phase; its code."""
+def build_demo(sessions: Sessions, walk: bool = True) -> str:
+    """Create the demo sessions; the new one's code.
+
+    The new session starts at check-in with its people joined and most complaints
+    collected before the meeting; with `walk`, it is then taken through every phase.
+    """
     _earlier_session(sessions)
     code = sessions.create("Q3 lead handoff", SIDES, votes=3).code
-
-    earlier = [e for e in sessions.earlier_items(code) if e.item.status.value == "open"]
-    for outcome, item in zip(("done", "carried"), earlier, strict=False):
-        sessions.review(code, item.ref, outcome)
-
     people = {}
     for name, side in (
         ("Alex", "Sales"),
@@ -70,12 +74,20 @@ def build_demo(sessions: Sessions) -> str:
         ("Priya", "Marketing"),
     ):
         people[name] = sessions.join(code, side, name).id
-
-    sessions.set_phase(code, "next")  # vent
     ids = [
         sessions.add_complaint(code, side, text, author=who).id for side, text, who in COMPLAINTS
     ]
+    if walk:
+        _walk(sessions, code, people, ids)
+    return code
 
+
+def _walk(sessions: Sessions, code: str, people: dict[str, int], ids: list[int]) -> None:
+    earlier = [e for e in sessions.earlier_items(code) if e.item.status.value == "open"]
+    for outcome, item in zip(("done", "carried"), earlier, strict=False):
+        sessions.review(code, item.ref, outcome)
+
+    sessions.set_phase(code, "vent")
     sessions.set_phase(code, "next")  # diagnose
     sessions.group(code, ids[2], ids[1])  # two ways of saying "not ready to buy"
     sessions.accept_suggestions(code)
@@ -137,4 +149,3 @@ def build_demo(sessions: Sessions) -> str:
     )
 
     sessions.set_phase(code, "next")  # close
-    return code

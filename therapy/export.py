@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
@@ -22,6 +22,9 @@ from therapy.diagnose import Suggestion, suggest
 from therapy.model import Board, EarlierItem, Relationship, TherapyError
 from therapy.prompts import Prompts, shipped_folder
 from therapy.text import clean_line
+
+if TYPE_CHECKING:
+    from therapy.service import Sessions
 
 FORMATS = ("md", "json", "csv")
 
@@ -241,3 +244,20 @@ def render(plan: Plan, fmt: str = "md", template: str | None = None) -> str:
     if fmt == "csv":
         return to_csv(plan)
     raise TherapyError(f"There is no export format '{fmt}'; use md, json or csv.")
+
+
+def plan_for(sessions: Sessions, code: str, fmt: str = "md", template: str | None = None) -> str:
+    """The plan of one session as `therapy export` writes it."""
+    board = sessions.board(code)
+    relationship = sessions.relationship(code, board)
+    plan = build_plan(board, relationship, sessions.earlier_items(code), sessions.prompts)
+    return render(plan, fmt, template)
+
+
+def write_file(path: Path, text: str) -> None:
+    try:
+        path.expanduser().write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise TherapyError(
+            f"Cannot write {path} ({error.strerror}); choose another file."
+        ) from None

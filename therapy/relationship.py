@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from therapy.model import ActionStatus, Board, EarlierItem, Relationship, Signal
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+from therapy.text import plural
 
 
 def appreciation(board: Board) -> Signal:
@@ -17,7 +14,7 @@ def appreciation(board: Board) -> Signal:
     return Signal(
         "appreciation",
         round(value, 2),
-        f"{_plural(wins, 'win')} and appreciations for {_plural(complaints, 'complaint')}",
+        f"{plural(wins, 'win')} and appreciations for {plural(complaints, 'complaint')}",
     )
 
 
@@ -41,7 +38,7 @@ def coverage(board: Board) -> Signal:
     return Signal(
         "coverage",
         round(len(covered) / len(top), 2),
-        f"{len(covered)} of the top {_plural(len(top), 'voted item')} "
+        f"{len(covered)} of the top {plural(len(top), 'voted item')} "
         "have an action item with an owner and a due date",
     )
 
@@ -55,7 +52,7 @@ def follow_through(earlier: list[EarlierItem]) -> Signal:
     return Signal(
         "follow-through",
         round(done / len(counted), 2),
-        f"{done} of {_plural(len(counted), 'earlier action item')} done",
+        f"{done} of {plural(len(counted), 'earlier action item')} done",
     )
 
 

@@ -213,7 +213,6 @@ class Sessions:
             updated=stamp,
             phase_started=stamp,
             timeboxes=dict(timeboxes or {}),
-            icebreaker=int.from_bytes(os.urandom(2)) % 1000,
         )
         entry = {
             "title": title,
@@ -226,6 +225,7 @@ class Sessions:
             if not self.store.reserve(code):
                 continue
             session.code = code
+            session.icebreaker = sum(map(ord, code))  # a different one to start each session
             with self.store.transaction(code, create=True) as db:
                 db.table("session").insert(_doc(session) | {"code": code, "next_ids": {}})
             self.store.register(code, entry)

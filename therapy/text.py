@@ -20,6 +20,11 @@ def clean_text(text: str) -> str:
     return strip_controls(text).strip()
 
 
+def plural(count: int, word: str) -> str:
+    """'1 complaint', '2 complaints'."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def clean_line(text: str) -> str:
     """One-line user text (titles, names, sides): controls stripped, blanks folded."""
     return _BLANKS.sub(" ", strip_controls(text)).strip()

@@ -1,0 +1,84 @@
+"""Keeps the open session live: a worker thread polls the session file's stamp (inode,
+mtime, size) and loads a new view when another process, or this one, changed it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from textual.app import App
+from textual.worker import get_current_worker
+
+from therapy.model import Actor, TherapyError
+from therapy.service import Sessions
+from therapy.store import StoreError
+from therapy.tui.view import SessionChanged, SessionGone, load_view
+
+POLL_SECONDS = 0.1
+
+
+class Live:
+    def __init__(self, app: App[None], sessions: Sessions, code: str, viewer: Actor) -> None:
+        self.app = app
+        self.sessions = sessions
+        self.code = code
+        self.viewer = viewer
+        self.wake = threading.Event()
+
+    def start(self) -> None:
+        self.app.run_worker(self._watch, thread=True, exclusive=True, group="watch")
+
+    def stop(self) -> None:
+        self.app.workers.cancel_group(self.app, "watch")
+        self.wake.set()
+
+    def reload(self) -> None:
+        """Load a new view now rather than at the next poll."""
+        self.wake.set()
+
+    def _watch(self) -> None:
+        worker = get_current_worker()
+        seen: tuple[int, int, int] | None = None
+        while not worker.is_cancelled:
+            forced = self.wake.is_set()
+            self.wake.clear()
+            stamp = self.sessions.store.stamp(self.code)
+            if stamp is None:
+                self.app.post_message(SessionGone(f"Session {self.code} was deleted."))
+                return
+            if forced or stamp != seen:
+                try:
+                    view = load_view(self.sessions, self.code, self.viewer)
+                except StoreError as error:
+                    self.app.post_message(SessionGone(str(error)))
+                    return
+                except TherapyError as error:  # e.g. a broken prompts file
+                    self.app.call_from_thread(self.app.notify, str(error), severity="error")
+                else:
+                    seen = stamp
+                    if not worker.is_cancelled:
+                        self.app.post_message(SessionChanged(view))
+            self.wake.wait(POLL_SECONDS)
+
+    def act(
+        self,
+        change: Callable[[Sessions, str], object],
+        done: str | None = None,
+        failed: Callable[[str], None] | None = None,
+    ) -> None:
+        """Run one change in a worker thread; show its error in one sentence if refused."""
+
+        def run() -> None:
+            try:
+                change(self.sessions, self.code)
+            except TherapyError as error:
+                if failed is not None:
+                    self.app.call_from_thread(failed, str(error))
+                else:
+                    self.app.call_from_thread(self.app.notify, str(error), severity="error")
+                return
+            self.reload()
+            if done:
+                self.app.call_from_thread(self.app.notify, done)
+
+        self.app.run_worker(run, thread=True, group="act")

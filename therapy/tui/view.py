@@ -1,0 +1,67 @@
+"""What a screen shows of a session, loaded in one go in a worker thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from textual.message import Message
+
+from therapy.diagnose import Suggestion, suggest
+from therapy.model import Actor, Board, EarlierItem, Phase, Relationship, Session
+from therapy.prompts import Prompts
+from therapy.service import Sessions
+
+
+@dataclass
+class SessionView:
+    board: Board
+    earlier: list[EarlierItem]
+    relationship: Relationship
+    prompts: Prompts
+    suggestions: dict[int, Suggestion] = field(default_factory=dict)
+    plan: str | None = None
+
+    @property
+    def session(self) -> Session:
+        return self.board.session
+
+    @property
+    def code(self) -> str:
+        return self.board.session.code
+
+    @property
+    def phase(self) -> Phase:
+        return self.board.session.phase
+
+
+def load_view(sessions: Sessions, code: str, viewer: Actor) -> SessionView:
+    """Everything the current phase's screen needs; slow parts only where they are shown."""
+    board = sessions.board(code, viewer)
+    prompts = sessions.prompts
+    view = SessionView(
+        board=board,
+        earlier=sessions.earlier_items(code),
+        relationship=sessions.relationship(code, board),
+        prompts=prompts,
+    )
+    if board.session.phase.order >= Phase.DIAGNOSE.order:
+        view.suggestions = {c.id: suggest(c.text, prompts.causes) for c in board.complaints}
+    if board.session.phase is Phase.CLOSE:
+        from therapy.export import plan_for
+
+        view.plan = plan_for(sessions, code)  # the very text `therapy export` writes
+    return view
+
+
+@dataclass
+class SessionChanged(Message):
+    """The session was changed, here or by another process; the new view of it."""
+
+    view: SessionView
+
+
+@dataclass
+class SessionGone(Message):
+    """The open session can no longer be read (deleted or damaged)."""
+
+    reason: str

@@ -1,0 +1,76 @@
+"""Cards: user text rendered as Content, never as markup, with control characters stripped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from textual import on
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from therapy.text import clean_text
+
+
+def inert(text: str | None) -> Content:
+    """User text as plain Content: `[@click=app.quit]` shows as typed and does nothing."""
+    return Content(clean_text(text or ""))
+
+
+def card(text: str, *meta: str, style: str = "$text-muted") -> Content:
+    """A card: the text, then one dimmed line of what is known about it."""
+    details = " · ".join(clean_text(part) for part in meta if part)
+    if not details:
+        return inert(text)
+    return Content.assemble(inert(text), "\n", (details, style))
+
+
+class CardList(OptionList):
+    """A column of cards, one option per card, keyed by an id (complaint, win, item...)."""
+
+    DEFAULT_CSS = ""
+
+    @dataclass
+    class Picked(Message):
+        """A card was chosen (enter or a click on the highlighted card)."""
+
+        cards: CardList
+        key: str
+
+    def __init__(self, *, empty: str = "nothing yet", **kwargs: object) -> None:
+        super().__init__(markup=False, **kwargs)  # type: ignore[arg-type]
+        self.empty = empty
+
+    def show(self, cards: Iterable[tuple[str, Content]]) -> None:
+        """Replace the cards, keeping the highlight on the same card where it still is."""
+        selected = self.selected_key
+        with self.app.batch_update():
+            self.clear_options()
+            entries = [Option(content, id=key) for key, content in cards]
+            if entries:
+                separated: list[Option | None] = []
+                for entry in entries:
+                    separated.extend((entry, None))
+                self.add_options(separated[:-1])
+            else:
+                self.add_option(Option(Content(self.empty).stylize("$text-muted"), disabled=True))
+            keys = [entry.id for entry in entries]
+            if selected in keys:
+                self.highlighted = keys.index(selected)
+            elif entries and self.highlighted is None:
+                self.highlighted = 0
+
+    @property
+    def selected_key(self) -> str | None:
+        if self.highlighted is None or self.option_count == 0:
+            return None
+        option = self.get_option_at_index(self.highlighted)
+        return None if option.disabled else option.id
+
+    @on(OptionList.OptionSelected)
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id is not None:
+            self.post_message(self.Picked(self, event.option.id))

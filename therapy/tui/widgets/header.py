@@ -1,0 +1,70 @@
+"""The top of every phase screen: the seven phases (current one marked), title, sides,
+and the countdown when the phase has a timebox."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.widgets import Static
+
+from therapy.model import PHASES, Session
+from therapy.service import Sessions
+from therapy.tui.widgets.cards import inert
+
+
+def stepper(session: Session) -> Content:
+    parts: list[Content | str | tuple[str, str]] = []
+    for phase in PHASES:
+        if parts:
+            parts.append((" › ", "$text-muted"))
+        if phase is session.phase:
+            parts.append((f" {phase.order + 1} {phase.label} ", "bold reverse $accent"))
+        elif phase.order < session.phase.order:
+            parts.append((f"{phase.order + 1} {phase.label}", "$text-muted"))
+        else:
+            parts.append(f"{phase.order + 1} {phase.label}")
+    return Content.assemble(*parts)
+
+
+def countdown(seconds: int | None) -> Content:
+    if seconds is None:
+        return Content("")
+    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
+    style = "bold $error" if sign else ("bold $warning" if seconds < 60 else "bold")
+    return Content.assemble(
+        ("⏱ ", "$text-muted"), (f"{sign}{seconds // 60}:{seconds % 60:02d}", style)
+    )
+
+
+class PhaseHeader(Horizontal):
+    """Shows a session; ticks its countdown once a second without touching the store."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.session: Session | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        yield Static(id="timer")
+        yield Static(id="stepper")
+
+    def on_mount(self) -> None:
+        self.set_interval(1, self._tick)
+
+    def show(self, session: Session) -> None:
+        self.session = session
+        title = Content.assemble(
+            inert(session.title).stylize("bold"),
+            ("  ", ""),
+            inert(" × ".join(session.sides)).stylize("$text-muted"),
+            ("  " + session.code, "$text-muted"),
+        )
+        self.query_one("#title", Static).update(title)
+        self.query_one("#stepper", Static).update(stepper(session))
+        self._tick()
+
+    def _tick(self) -> None:
+        if self.session is not None:
+            remaining = Sessions.remaining(self.session)
+            self.query_one("#timer", Static).update(countdown(remaining))
