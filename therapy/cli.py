@@ -420,9 +420,10 @@ def export(config: Config, code: str, fmt: str, template: str | None, output: Pa
 def demo(config: Config, print_plan: bool) -> None:
     """Open a fresh copy of a ready-made Sales x Marketing session as facilitator."""
     from therapy.demo import build_demo
+    from therapy.model import Phase
 
     sessions = config.sessions
-    code = build_demo(sessions, walk=print_plan)
+    code = build_demo(sessions, until=Phase.CLOSE if print_plan else Phase.CHECK_IN)
     if not print_plan:
         run_app(config, code)
         return

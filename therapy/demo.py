@@ -58,94 +58,120 @@ def _earlier_session(sessions: Sessions) -> str:
     return code
 
 
-def build_demo(sessions: Sessions, walk: bool = True) -> str:
+def build_demo(sessions: Sessions, until: Phase = Phase.CLOSE, finish_last: bool = False) -> str:
     """Create the demo sessions; the new one's code.
 
-    The new session starts at check-in with its people joined and most complaints
-    collected before the meeting; with `walk`, it is then taken through every phase.
+    The new session starts at check-in with its people joined and its complaints collected
+    before the meeting, then is walked through the phases until it arrives at `until`; with
+    `finish_last`, that phase's own work is done too (votes cast, actions agreed...).
     """
     _earlier_session(sessions)
     code = sessions.create("Q3 lead handoff", SIDES, votes=3).code
-    people = {}
-    for name, side in (
-        ("Alex", "Sales"),
-        ("Sam", "Sales"),
-        ("Dana", "Marketing"),
-        ("Priya", "Marketing"),
-    ):
-        people[name] = sessions.join(code, side, name).id
+    people = {
+        name: sessions.join(code, side, name).id
+        for name, side in (
+            ("Alex", "Sales"),
+            ("Sam", "Sales"),
+            ("Dana", "Marketing"),
+            ("Priya", "Marketing"),
+        )
+    }
     ids = [
         sessions.add_complaint(code, side, text, author=who).id for side, text, who in COMPLAINTS
     ]
-    if walk:
-        _walk(sessions, code, people, ids)
+    demo = _Demo(sessions, code, people, ids)
+    for phase in Phase:
+        if phase is until:
+            if finish_last:
+                demo.work(phase)
+            break
+        demo.work(phase)
+        sessions.set_phase(code, "next")
     return code
 
 
-def _walk(sessions: Sessions, code: str, people: dict[str, int], ids: list[int]) -> None:
-    earlier = [e for e in sessions.earlier_items(code) if e.item.status.value == "open"]
-    for outcome, item in zip(("done", "carried"), earlier, strict=False):
-        sessions.review(code, item.ref, outcome)
+class _Demo:
+    """What the room does in each phase of the demo session."""
 
-    sessions.set_phase(code, "vent")
-    sessions.set_phase(code, "next")  # diagnose
-    sessions.group(code, ids[2], ids[1])  # two ways of saying "not ready to buy"
-    sessions.accept_suggestions(code)
-    sessions.set_cause(code, ids[0], "misaligned-expectations")
-    sessions.set_cause(code, ids[5], "communication-gaps")
+    def __init__(self, sessions: Sessions, code: str, people: dict[str, int], ids: list[int]):
+        self.sessions, self.code, self.people, self.ids = sessions, code, people, ids
 
-    sessions.set_phase(code, "next")  # vote
-    ballots = {
-        "Alex": (ids[1], ids[1], ids[3]),
-        "Sam": (ids[1], ids[4], ids[3]),
-        "Dana": (ids[7], ids[6], ids[1]),
-        "Priya": (ids[6], ids[6], ids[8]),
-    }
-    for name, picks in ballots.items():
-        for complaint in picks:
-            sessions.vote(code, people[name], complaint)
+    def work(self, phase: Phase) -> None:
+        getattr(self, phase.name.lower())()
 
-    sessions.set_phase(code, "next")  # remedy
-    sessions.add_action(
-        code,
-        "Sign a lead agreement: what a hot lead is, follow-up within 24 hours",
-        "Alex and Dana",
-        _days(14),
-        "misaligned-expectations",
-        "lead-to-meeting rate above 30%",
-        (ids[1], ids[6]),
-    )
-    sessions.add_action(
-        code,
-        "Set one shared goal: revenue per campaign, reviewed monthly",
-        "Sam and Priya",
-        _days(30),
-        "different-goals",
-        "revenue per campaign",
-        (ids[3],),
-    )
+    def check_in(self) -> None:
+        earlier = self.sessions.earlier_items(self.code)
+        open_items = [e for e in earlier if e.item.status.value == "open"]
+        for outcome, item in zip(("done", "carried"), open_items, strict=False):
+            self.sessions.review(self.code, item.ref, outcome)
 
-    sessions.set_phase(code, "next")  # celebrate
-    sessions.add_win(
-        code,
-        "Sales",
-        "The webinar leads closed two deals in October; we rang the bell and invited marketing.",
-        "win",
-        author="Alex",
-    )
-    sessions.add_win(
-        code,
-        "Marketing",
-        "Sam's field notes made the new case study land.",
-        "appreciation",
-        author="Priya",
-    )
-    sessions.add_win(
-        code,
-        "Sales",
-        "Dana rebuilt the pricing deck overnight for the Acme pitch.",
-        "appreciation",
-        author="Sam",
-    )
+    def vent(self) -> None:
+        pass  # the complaints were collected before the meeting
 
-    sessions.set_phase(code, "next")  # close
+    def diagnose(self) -> None:
+        sessions, code, ids = self.sessions, self.code, self.ids
+        sessions.group(code, ids[2], ids[1])  # two ways of saying "not ready to buy"
+        sessions.accept_suggestions(code)
+        sessions.set_cause(code, ids[0], "misaligned-expectations")
+        sessions.set_cause(code, ids[5], "communication-gaps")
+
+    def vote(self) -> None:
+        ids = self.ids
+        ballots = {
+            "Alex": (ids[1], ids[1], ids[3]),
+            "Sam": (ids[1], ids[4], ids[3]),
+            "Dana": (ids[7], ids[6], ids[1]),
+            "Priya": (ids[6], ids[6], ids[8]),
+        }
+        for name, picks in ballots.items():
+            for complaint in picks:
+                self.sessions.vote(self.code, self.people[name], complaint)
+
+    def remedy(self) -> None:
+        sessions, code, ids = self.sessions, self.code, self.ids
+        sessions.add_action(
+            code,
+            "Sign a lead agreement: what a hot lead is, follow-up within 24 hours",
+            "Alex and Dana",
+            _days(14),
+            "misaligned-expectations",
+            "lead-to-meeting rate above 30%",
+            (ids[1], ids[6]),
+        )
+        sessions.add_action(
+            code,
+            "Set one shared goal: revenue per campaign, reviewed monthly",
+            "Sam and Priya",
+            _days(30),
+            "different-goals",
+            "revenue per campaign",
+            (ids[3],),
+        )
+
+    def celebrate(self) -> None:
+        sessions, code = self.sessions, self.code
+        sessions.add_win(
+            code,
+            "Sales",
+            "The webinar leads closed two deals in October; we rang the bell and invited "
+            "marketing.",
+            "win",
+            author="Alex",
+        )
+        sessions.add_win(
+            code,
+            "Marketing",
+            "Sam's field notes made the new case study land.",
+            "appreciation",
+            author="Priya",
+        )
+        sessions.add_win(
+            code,
+            "Sales",
+            "Dana rebuilt the pricing deck overnight for the Acme pitch.",
+            "appreciation",
+            author="Sam",
+        )
+
+    def close(self) -> None:
+        pass  # the plan is read and exported by the facilitator

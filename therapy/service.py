@@ -262,7 +262,9 @@ class Sessions:
                 summary.participants = len(db.table("participants"))
                 summary.action_items = len(db.table("actions"))
             found.append(summary)
-        return sorted(found, key=lambda s: s.created, reverse=True)
+        # newest first; sessions made in the same second keep the order they were made in
+        order = {summary.code: position for position, summary in enumerate(found)}
+        return sorted(found, key=lambda s: (s.created, order[s.code]), reverse=True)
 
     def board(self, code: str, viewer: Actor = FACILITATOR) -> Board:
         """All of a session a viewer may see: before the reveal, a participant sees only

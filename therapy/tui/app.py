@@ -125,6 +125,7 @@ class TherapyApp(App[None]):
         view = message.view
         if self.live is None or view.code != self.live.code:
             return  # a late view of a session that was closed meanwhile
+        self.live.shown = message.stamp
         screen = self.screen if not isinstance(self.screen, ModalScreen) else None
         if isinstance(screen, PhaseScreen) and screen.phase is view.phase:
             screen.show(view)

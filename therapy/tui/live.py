@@ -24,6 +24,7 @@ class Live:
         self.code = code
         self.viewer = viewer
         self.wake = threading.Event()
+        self.shown: tuple[int, int, int] | None = None  # the stamp of the view on screen
 
     def start(self) -> None:
         self.app.run_worker(self._watch, thread=True, exclusive=True, group="watch")
@@ -57,7 +58,7 @@ class Live:
                 else:
                     seen = stamp
                     if not worker.is_cancelled:
-                        self.app.post_message(SessionChanged(view))
+                        self.app.post_message(SessionChanged(view, stamp))
             self.wake.wait(POLL_SECONDS)
 
     def act(

@@ -58,6 +58,7 @@ class SessionChanged(Message):
     """The session was changed, here or by another process; the new view of it."""
 
     view: SessionView
+    stamp: tuple[int, int, int]
 
 
 @dataclass

@@ -50,7 +50,6 @@ class PhaseScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.show(self.view)
-        self.focus_next()  # the first list or field, so keys work at once
 
     def show(self, view: SessionView) -> None:
         self.view = view

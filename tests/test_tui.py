@@ -1,0 +1,188 @@
+"""The app driven as a person would, asserting on the store."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from therapy.model import ActionStatus, Phase
+from therapy.tui.screens.base import PhaseScreen
+from therapy.tui.widgets.cards import CardList
+
+from tui_support import app_for, demo_sessions, fix_world, settle
+
+SIZE = (120, 36)
+
+
+def therapy_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "therapy.cli", "--data-dir", str(data_dir), *args],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+
+
+async def test_check_in_reviews_earlier_items_by_key(data_dir: Path, monkeypatch) -> None:
+    fix_world(monkeypatch)
+    sessions, code = demo_sessions(data_dir, Phase.CHECK_IN, finish=False)
+    app = app_for(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "D")  # the first open item (the list starts on a done one)
+        await settle(pilot)
+        await pilot.press("down", "c")
+        await settle(pilot)
+        statuses = [e.item.status for e in sessions.earlier_items(code)]
+        assert statuses == [ActionStatus.DONE, ActionStatus.DONE, ActionStatus.CARRIED]
+        carried = sessions.board(code).action_items
+        assert [a.what for a in carried] == ["Shared dashboard of lead conversion rate"]
+        icebreaker = sessions.session(code).icebreaker
+        await pilot.press("i")
+        await settle(pilot)
+        assert sessions.session(code).icebreaker == icebreaker + 1
+
+
+async def test_vent_add_edit_delete_by_key(data_dir: Path, monkeypatch) -> None:
+    fix_world(monkeypatch)
+    sessions, code = demo_sessions(data_dir, Phase.VENT)
+    app = app_for(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("right", "a", *"They never call back", "enter")
+        await settle(pilot)
+        added = sessions.board(code).complaints[-1]
+        assert (added.id, added.side, added.text) == (10, "Marketing", "They never call back")
+
+        marketing = app.screen.query_one("#side-1", CardList)
+        marketing.highlighted = marketing.option_count - 1  # the new card, at the bottom
+        await pilot.press("e", "ctrl+u", *"They never call us back", "enter")
+        await settle(pilot)
+        assert sessions.board(code).complaint(10).text == "They never call us back"  # type: ignore[union-attr]
+
+        await pilot.press("d", "y")
+        await settle(pilot)
+        assert sessions.board(code).complaint(10) is None
+        assert len(sessions.board(code).complaints) == 9
+
+
+async def test_starter_complaint_is_offered(data_dir: Path, monkeypatch) -> None:
+    fix_world(monkeypatch)
+    sessions, code = demo_sessions(data_dir, Phase.VENT)
+    app = app_for(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("a", "tab", "down", "enter", "enter")  # the second Sales starter
+        await settle(pilot)
+        assert sessions.board(code).complaints[-1].text == (
+            "One of them thought I was selling insurance."
+        )
+
+
+HOSTILE = "[@click=app.quit]x[/] \x1b]0;pwned\x07\x1b[2J[b]bold?"
+
+
+async def test_hostile_card_is_inert_when_clicked(data_dir: Path, monkeypatch) -> None:
+    fix_world(monkeypatch)
+    sessions, code = demo_sessions(data_dir, Phase.VENT)
+    sessions.add_complaint(code, "Sales", HOSTILE)
+    app = app_for(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        sales = app.screen.query_one("#side-0", CardList)
+        sales.highlighted = sales.option_count - 1
+        await pilot.pause()
+        region = sales.region
+        for row in range(region.y + 1, region.bottom - 1):
+            await pilot.click(offset=(region.x + 4, row))
+        await pilot.pause(0.2)
+        assert app.is_running and isinstance(app.screen, PhaseScreen | type(app.screen))
+        lines = [
+            "".join(segment.text for segment in strip)
+            for strip in (sales.render_line(y) for y in range(sales.size.height))
+        ]
+        shown = "\n".join(lines)
+        assert "[@click=app.quit]x[/]" in shown
+        assert "[b]bold?" in shown
+        assert "\x1b" not in shown and "\x07" not in shown
+
+
+async def test_a_change_from_another_process_shows_within_half_a_second(
+    data_dir: Path,
+) -> None:
+    sessions, code = demo_sessions(data_dir, Phase.VENT)
+    app = app_for(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        therapy_cli(data_dir, "add", code, "--side", "Marketing", "from the other terminal")
+        written = time.monotonic()
+        marketing = app.screen.query_one("#side-1", CardList)
+        while "from the other terminal" not in str(marketing.get_option("10").prompt if
+                                                   marketing.option_count > 4 else ""):
+            await pilot.pause(0.01)
+            assert time.monotonic() - written < 0.5, "the new card took over 0.5 s to show"
+
+        therapy_cli(data_dir, "phase", code, "next")
+        moved = time.monotonic()
+        while not (isinstance(app.screen, PhaseScreen) and app.screen.phase is Phase.DIAGNOSE):
+            await pilot.pause(0.01)
+            assert time.monotonic() - moved < 0.5, "the phase change took over 0.5 s to show"
+
+
+async def test_phase_keys_move_the_session(data_dir: Path, monkeypatch) -> None:
+    fix_world(monkeypatch)
+    sessions, code = demo_sessions(data_dir, Phase.CHECK_IN, finish=False)
+    app = app_for(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert sessions.session(code).phase is Phase.VENT
+        assert isinstance(app.screen, PhaseScreen) and app.screen.phase is Phase.VENT
+        await pilot.press("ctrl+b")
+        await settle(pilot)
+        assert sessions.session(code).phase is Phase.CHECK_IN
+
+
+async def test_help_lists_the_phase_keys(data_dir: Path, monkeypatch) -> None:
+    fix_world(monkeypatch)
+    sessions, code = demo_sessions(data_dir, Phase.VENT)
+    app = app_for(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f1")
+        await pilot.pause(0.1)
+        from therapy.tui.screens.help import HelpScreen
+
+        assert isinstance(app.screen, HelpScreen)
+        keys = dict((description, key) for key, description in app.screen.keys)
+        assert {"Add complaint", "Edit", "Delete", "Next phase"} <= set(keys)
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, HelpScreen)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)])
+async def test_home_creates_and_deletes_sessions(data_dir: Path, size, monkeypatch) -> None:
+    fix_world(monkeypatch)
+    sessions, _ = demo_sessions(data_dir, Phase.VENT, finish=False)
+    app = app_for(sessions)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("n", *"Support x Sales", "tab", "ctrl+u", *"Support,Sales", "enter")
+        await settle(pilot)
+        created = [s for s in sessions.summaries() if s.title == "Support x Sales"]
+        assert [s.sides for s in created] == [["Support", "Sales"]]
+        assert isinstance(app.screen, PhaseScreen) and app.screen.phase is Phase.CHECK_IN
+        app.close_session()
+        await settle(pilot)
+        await pilot.pause(0.3)
+        # the new session is the newest, at the top; delete it
+        await pilot.press("d", "y")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if len(sessions.summaries()) == 2:
+                break
+        assert [s.title for s in sessions.summaries()] == ["Q3 lead handoff", "Q2 pipeline truce"]

@@ -1,0 +1,55 @@
+"""A fixed world for TUI tests: known session codes, a fixed clock, and ways to wait until
+the app shows what the store holds."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from therapy import service
+from therapy.demo import build_demo
+from therapy.model import Phase
+from therapy.service import Sessions
+from therapy.store import Store
+from therapy.tui.app import TherapyApp
+from therapy.tui.screens.base import PhaseScreen
+
+NOW = "2026-11-27T10:00:00+00:00"
+CODES = ("EARLY2", "DEMO42", "OTHER3", "EXTRA4", "EXTRA5", "EXTRA6")
+
+
+def fix_world(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    codes = itertools.chain(CODES, (f"CODE{n:02d}" for n in itertools.count()))
+    monkeypatch.setattr(service, "now", lambda: NOW)
+    monkeypatch.setattr(service, "new_code", lambda: next(codes))
+
+
+def demo_sessions(data_dir: Path, phase: Phase, finish: bool = True) -> tuple[Sessions, str]:
+    sessions = Sessions(Store(data_dir))
+    return sessions, build_demo(sessions, until=phase, finish_last=finish)
+
+
+def app_for(sessions: Sessions, code: str | None = None) -> TherapyApp:
+    return TherapyApp(sessions, code, cursor_blink=False)
+
+
+async def settle(pilot: Pilot[None], rounds: int = 300) -> None:
+    """Wait until every change has been written and the screen shows the stored session."""
+    app = pilot.app
+    assert isinstance(app, TherapyApp)
+    for _ in range(rounds):
+        await pilot.pause(0.02)
+        busy = [w for w in app.workers if w.group != "watch" and w.is_running]
+        if busy:
+            continue
+        if app.live is None:
+            return
+        on_screen = next((s for s in app.screen_stack if isinstance(s, PhaseScreen)), None)
+        stored = app.sessions.store.stamp(app.live.code)
+        if on_screen is not None and app.live.shown == stored:
+            if on_screen.phase is app.sessions.session(app.live.code).phase:
+                await pilot.pause(0.05)
+                return
+    raise AssertionError("the app did not settle")
