@@ -351,3 +351,15 @@ def test_demo_walks_every_phase(sessions: Sessions) -> None:
     assert len(board.complaints) == 9 and board.votes and board.action_items and board.wins
     assert {e.item.status.value for e in sessions.earlier_items(code)} == {"done", "carried"}
     assert sessions.relationship(code).score is not None
+
+
+def test_accepting_suggestions_keeps_a_group_together(sessions: Sessions, code: str) -> None:
+    goals = sessions.add_complaint(code, "Sales", "Their quota and revenue targets differ").id
+    vague = sessions.add_complaint(code, "Sales", "It is all so frustrating").id
+    late = sessions.add_complaint(code, "Marketing", "Sales never follows up on hot leads").id
+    move_to(sessions, code, Phase.DIAGNOSE)
+    sessions.group(code, vague, goals)
+    assert sessions.accept_suggestions(code) == 2  # the group and the lone complaint
+    causes = {c.id: c.cause for c in sessions.board(code).complaints}
+    assert causes[goals] == causes[vague] == "different-goals"
+    assert causes[late] == "misaligned-expectations"

@@ -8,12 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from tui_support import app_for, demo_sessions, fix_world, settle
 
 from therapy.model import ActionStatus, Phase
 from therapy.tui.screens.base import PhaseScreen
 from therapy.tui.widgets.cards import CardList
-
-from tui_support import app_for, demo_sessions, fix_world, settle
 
 SIZE = (120, 36)
 
@@ -21,7 +20,10 @@ SIZE = (120, 36)
 def therapy_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "therapy.cli", "--data-dir", str(data_dir), *args],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
 
 
@@ -119,8 +121,9 @@ async def test_a_change_from_another_process_shows_within_half_a_second(
         therapy_cli(data_dir, "add", code, "--side", "Marketing", "from the other terminal")
         written = time.monotonic()
         marketing = app.screen.query_one("#side-1", CardList)
-        while "from the other terminal" not in str(marketing.get_option("10").prompt if
-                                                   marketing.option_count > 4 else ""):
+        while "from the other terminal" not in str(
+            marketing.get_option("10").prompt if marketing.option_count > 4 else ""
+        ):
             await pilot.pause(0.01)
             assert time.monotonic() - written < 0.5, "the new card took over 0.5 s to show"
 

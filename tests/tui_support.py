@@ -48,8 +48,11 @@ async def settle(pilot: Pilot[None], rounds: int = 300) -> None:
             return
         on_screen = next((s for s in app.screen_stack if isinstance(s, PhaseScreen)), None)
         stored = app.sessions.store.stamp(app.live.code)
-        if on_screen is not None and app.live.shown == stored:
-            if on_screen.phase is app.sessions.session(app.live.code).phase:
-                await pilot.pause(0.05)
-                return
+        if (
+            on_screen is not None
+            and app.live.shown == stored
+            and on_screen.phase is app.sessions.session(app.live.code).phase
+        ):
+            await pilot.pause(0.05)
+            return
     raise AssertionError("the app did not settle")

@@ -445,7 +445,10 @@ def facilitate(config: Config, code: str) -> None:
 def run_app(config: Config, code: str | None = None) -> None:
     from therapy.tui.app import TherapyApp
 
-    TherapyApp(config.sessions, code).run()
+    app = TherapyApp(config.sessions, code)
+    app.run()
+    if app.return_code:
+        raise SystemExit(app.return_code)
 
 
 def main() -> None:

@@ -105,6 +105,11 @@ def suggest(text: str, causes: tuple[Cause, ...]) -> Suggestion:
     return Suggestion(best.cause, round(min(1.0, best.score / 3), 2), best.words)
 
 
+def suggest_for(texts: list[str], causes: tuple[Cause, ...]) -> Suggestion:
+    """The suggestion for a group of complaints: its most confident member's."""
+    return max((suggest(text, causes) for text in texts), key=lambda s: s.score)
+
+
 def similarity(first: str, second: str) -> float:
     """Jaccard similarity of the two texts' word stems, 0 to 1."""
     a, b = set(words(first)), set(words(second))

@@ -209,6 +209,11 @@ class Item:
     def ids(self) -> set[int]:
         return {c.id for c in self.complaints}
 
+    @property
+    def key(self) -> str:
+        """Stable across merges into the group (a group keeps its id), unique in a session."""
+        return f"g{self.group}" if self.group is not None else f"c{self.lead.id}"
+
 
 @dataclass
 class Board:

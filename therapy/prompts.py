@@ -55,8 +55,13 @@ class Prompts:
     def cause_keys(self) -> tuple[str, ...]:
         return tuple(cause.key for cause in self.causes)
 
+    def find_cause(self, key: str | None) -> Cause | None:
+        return next((cause for cause in self.causes if cause.key == key), None)
+
     def cause_name(self, key: str | None) -> str:
-        return self.cause(key).name if key else "Unsorted"
+        """The cause's name; a key no longer in the prompts folder shows as itself."""
+        cause = self.find_cause(key)
+        return cause.name if cause else (key or "Unsorted")
 
     def starters_for(self, side: str) -> tuple[str, ...]:
         for name, complaints in self.starters.items():

@@ -567,21 +567,27 @@ class Sessions:
             _touch(db)
 
     def accept_suggestions(self, code: str, actor: Actor = FACILITATOR) -> int:
-        """Agree the suggested cause for every unsorted complaint that has one."""
-        from therapy.diagnose import suggest
+        """Agree the suggested cause of every unsorted complaint or group that has one; a
+        group takes the most confident suggestion of its members. How many were sorted."""
+        from therapy.diagnose import suggest_for
 
         self._require_facilitator(actor, "agree on causes")
         causes = self.prompts.causes
         with self.store.transaction(normalise_code(code)) as db:
             self._require_phase(_session(db), (Phase.DIAGNOSE,), "Suggestions can be accepted")
             table = db.table("complaints")
-            accepted = 0
+            units: dict[object, list[Any]] = {}
             for doc in table.all():
-                if doc.get("cause") is None:
-                    suggestion = suggest(doc["text"], causes)
-                    if suggestion.cause:
-                        table.update({"cause": suggestion.cause}, doc_ids=[doc.doc_id])
-                        accepted += 1
+                key = ("group", doc["group"]) if doc.get("group") is not None else doc.doc_id
+                units.setdefault(key, []).append(doc)
+            accepted = 0
+            for docs in units.values():
+                if any(doc.get("cause") for doc in docs):
+                    continue
+                suggestion = suggest_for([doc["text"] for doc in docs], causes)
+                if suggestion.cause:
+                    table.update({"cause": suggestion.cause}, doc_ids=[d.doc_id for d in docs])
+                    accepted += 1
             _touch(db)
             return accepted
 

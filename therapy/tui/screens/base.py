@@ -28,7 +28,7 @@ class PhaseScreen(Screen[None]):
 
     BINDINGS = [
         Binding("ctrl+right,ctrl+n", "move('next')", "Next phase", priority=True),
-        Binding("ctrl+left,ctrl+b", "move('back')", "Previous phase", priority=True),
+        Binding("ctrl+left,ctrl+b", "move('back')", "Previous phase", priority=True, show=False),
     ]
 
     def __init__(self, view: SessionView) -> None:

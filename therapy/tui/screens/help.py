@@ -16,6 +16,8 @@ def keys_of(screen: Screen) -> list[tuple[str, str]]:
     seen = set()
     for key, active in screen.active_bindings.items():
         binding = active.binding
+        if active.node not in (screen, screen.app):
+            continue  # a focused widget's own keys (scroll, copy) would drown the phase's
         if not binding.description or (binding.action, binding.description) in seen:
             continue
         seen.add((binding.action, binding.description))

@@ -11,6 +11,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from therapy.model import Complaint, Item
 from therapy.text import clean_text
 
 
@@ -27,6 +28,22 @@ def card(text: str, *meta: str, style: str = "$text-muted") -> Content:
     return Content.assemble(inert(text), "\n", (details, style))
 
 
+def item_ids(item: Item) -> str:
+    """'#2' for a complaint, '#2 + #3' for a group."""
+    return " + ".join(f"#{c.id}" for c in item.complaints)
+
+
+def numbered(complaint: Complaint) -> Content:
+    return Content.assemble((f"#{complaint.id} ", "bold"), inert(complaint.text))
+
+
+def item_texts(item: Item) -> Content:
+    """The complaint's text, or each member's, numbered."""
+    if item.group is None:
+        return inert(item.lead.text)
+    return Content("\n").join(numbered(c) for c in item.complaints)
+
+
 class CardList(OptionList):
     """A column of cards, one option per card, keyed by an id (complaint, win, item...)."""
 
@@ -39,13 +56,17 @@ class CardList(OptionList):
         cards: CardList
         key: str
 
+        @property
+        def control(self) -> CardList:
+            return self.cards
+
     def __init__(self, *, empty: str = "nothing yet", **kwargs: object) -> None:
         super().__init__(markup=False, **kwargs)  # type: ignore[arg-type]
         self.empty = empty
 
     def show(self, cards: Iterable[tuple[str, Content]]) -> None:
         """Replace the cards, keeping the highlight on the same card where it still is."""
-        selected = self.selected_key
+        selected, index = self.selected_key, self.highlighted
         with self.app.batch_update():
             self.clear_options()
             entries = [Option(content, id=key) for key, content in cards]
@@ -59,8 +80,8 @@ class CardList(OptionList):
             keys = [entry.id for entry in entries]
             if selected in keys:
                 self.highlighted = keys.index(selected)
-            elif entries and self.highlighted is None:
-                self.highlighted = 0
+            elif entries:  # the card left: stay where it was, on the one that took its place
+                self.highlighted = min(index or 0, len(entries) - 1)
 
     @property
     def selected_key(self) -> str | None:
