@@ -189,3 +189,115 @@ async def test_home_creates_and_deletes_sessions(data_dir: Path, size, monkeypat
             if len(sessions.summaries()) == 2:
                 break
         assert [s.title for s in sessions.summaries()] == ["Q3 lead handoff", "Q2 pipeline truce"]
+
+
+async def test_a_whole_session_with_the_keyboard_only(
+    data_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    fix_world(monkeypatch)
+    sessions, code = demo_sessions(data_dir, Phase.CHECK_IN, finish=False)
+    app = app_for(sessions, code)
+
+    def board():  # type: ignore[no-untyped-def]
+        return sessions.board(code)
+
+    async def keys(*pressed: str) -> None:
+        await pilot.press(*pressed)
+        await settle(pilot)
+
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        # check-in: last time's open items, one done, one carried over
+        await keys("down", "D")
+        await keys("down", "c")
+        assert [e.item.status.value for e in sessions.earlier_items(code)] == [
+            "done",
+            "done",
+            "carried",
+        ]
+        await keys("ctrl+n")
+
+        # vent: one more complaint from Marketing
+        assert board().session.phase is Phase.VENT
+        await keys("right", "a", *"Sales never calls our hot leads back in time", "enter")
+        assert board().complaints[-1].side == "Marketing"
+        await keys("ctrl+n")
+
+        # diagnose: accept every suggestion, then move a card by hand
+        assert board().session.phase is Phase.DIAGNOSE
+        await keys("A")
+        assert all(c.cause for c in board().complaints)
+        await keys("right", "right", "3")  # the first card of the third lane -> cause 3
+        moved = [c for c in board().complaints if c.id == 1][0]
+        assert moved.cause == "communication-gaps"
+        await keys("ctrl+n")
+
+        # vote: Alex spends three votes, takes one back; Sam spends one
+        assert board().session.phase is Phase.VOTE
+        await keys("right", "+", "+", "+", "-")
+        await keys("left", "down", "right", "+")
+        votes = board().votes
+        by_person = {p.name: board().votes_left(p.id) for p in board().participants}
+        assert by_person == {"Alex": 1, "Sam": 2, "Dana": 3, "Priya": 3}
+        assert len(votes) == 3
+        await keys("ctrl+n")
+
+        # remedy: an action item for the top item, typed into the form
+        assert board().session.phase is Phase.REMEDY
+        await keys("n", *"Weekly pipeline review", "tab", *"Dana", "tab", "tab", *"leads called")
+        await keys("ctrl+s")
+        actions = [a for a in board().action_items if a.what == "Weekly pipeline review"]
+        assert len(actions) == 1
+        top = board().top_items()[0]
+        assert (actions[0].owner, actions[0].metric) == ("Dana", "leads called")
+        assert set(actions[0].complaints) == top.ids
+        await keys("ctrl+n")
+
+        # celebrate: a win from Sales, an appreciation from Marketing
+        assert board().session.phase is Phase.CELEBRATE
+        await keys("w", *"The Acme deal closed", "enter")
+        await keys("right", "p", *"Thanks for the field notes", "enter")
+        assert [(w.side, w.kind) for w in board().wins] == [
+            ("Sales", "win"),
+            ("Marketing", "appreciation"),
+        ]
+        await keys("ctrl+n")
+
+        # close: the plan exported from the screen is what `therapy export` writes
+        assert board().session.phase is Phase.CLOSE
+        target = tmp_path / "plan.md"
+        await keys("x", "ctrl+u", *str(target), "enter")
+        for _ in range(100):
+            if target.exists():
+                break
+            await pilot.pause(0.05)
+        exported = therapy_cli(data_dir, "export", code).stdout
+        assert target.read_text(encoding="utf-8") == exported
+        assert "Weekly pipeline review" in exported and "The Acme deal closed" in exported
+
+
+async def test_palette_commands_and_timer(data_dir: Path, monkeypatch) -> None:
+    fix_world(monkeypatch)
+    sessions, code = demo_sessions(data_dir, Phase.VENT)
+    app = app_for(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert {
+            "Next phase",
+            "Previous phase",
+            "Set timer",
+            "Export plan",
+            "Copy plan",
+            "Sessions",
+            "Theme",
+        } <= titles
+        app.ask_timer()
+        await pilot.pause(0.1)
+        await pilot.press("ctrl+u", "1", "2", "enter")
+        await settle(pilot)
+        assert sessions.session(code).timeboxes == {"vent": 720}
+        from textual.widgets import Static
+
+        timer = app.screen.query_one("#timer", Static)
+        assert str(timer.render()) == "⏱ 12:00"  # the clock is fixed in these tests

@@ -355,7 +355,7 @@ class Sessions:
         if not seconds:
             return None
         started = datetime.fromisoformat(session.phase_started)
-        elapsed = ((at or datetime.now(UTC)) - started).total_seconds()
+        elapsed = ((at or datetime.fromisoformat(now())) - started).total_seconds()
         return int(seconds - elapsed)
 
     def next_icebreaker(self, code: str, actor: Actor = FACILITATOR) -> str:
