@@ -63,7 +63,7 @@ MARKER = b"Icebreaker"
 FOOTER = b"Quit"  # the Footer's ctrl+q key: Textual fills the Footer a frame or two later
 FRAME_TIMEOUT = 30.0  # seconds to wait for the marker and the Footer before giving up
 QUIT_TIMEOUT = 3.0  # seconds to wait for ctrl+q to end the app before killing it
-IMPORT_RUNS = 5
+IMPORT_RUNS = 9
 TOP_IMPORTS = 12
 
 # The bare app: the same kind of widgets as therapy's phase screens, nothing else.

@@ -489,3 +489,25 @@ def test_a_write_with_500_earlier_sessions_touches_only_its_session(tmp_path: Pa
     assert len(summaries) == 501
     assert all(summary.problem is None for summary in summaries)
     assert [s.complaints for s in summaries if s.code == code] == [1]
+
+
+def test_nested_calls_join_one_transaction_and_one_write(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    sessions = Sessions(Store(root))
+    code = sessions.create("t").code
+    path = sessions.store.path(code)
+    before = path.stat().st_ino
+    with sessions.store.transaction(code):
+        first = sessions.add_complaint(code, "Sales", "one")
+        second = sessions.add_complaint(code, "Sales", "two")
+        assert [c.text for c in sessions.board(code).complaints] == ["one", "two"]  # reads see it
+        assert path.stat().st_ino == before  # nothing written yet
+        assert texts(root, code) == []  # another store (process) sees only what is written
+    assert (first.id, second.id) == (1, 2)
+    assert path.stat().st_ino != before
+    assert [c.text for c in Sessions(Store(root)).board(code).complaints] == ["one", "two"]
+
+    with pytest.raises(TherapyError), sessions.store.transaction(code):
+        sessions.add_complaint(code, "Sales", "three")
+        sessions.add_complaint(code, "Nope", "refused")
+    assert texts(root, code) == ["one", "two"]  # the whole block was rolled back

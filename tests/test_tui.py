@@ -111,11 +111,12 @@ async def test_hostile_card_is_inert_when_clicked(data_dir: Path, monkeypatch) -
         assert "\x1b" not in shown and "\x07" not in shown
 
 
+@pytest.mark.parametrize("preload", [True, False], ids=["facilitate", "opened-from-home"])
 async def test_a_change_from_another_process_shows_within_half_a_second(
-    data_dir: Path,
+    data_dir: Path, preload: bool
 ) -> None:
     sessions, code = demo_sessions(data_dir, Phase.VENT)
-    app = app_for(sessions, code)
+    app = app_for(sessions, code, preload)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         therapy_cli(data_dir, "add", code, "--side", "Marketing", "from the other terminal")

@@ -10,11 +10,12 @@ from textual.pilot import Pilot
 
 from therapy import service
 from therapy.demo import build_demo
-from therapy.model import Phase
+from therapy.model import FACILITATOR, Phase
 from therapy.service import Sessions
 from therapy.store import Store
 from therapy.tui.app import TherapyApp
 from therapy.tui.screens.base import PhaseScreen
+from therapy.tui.view import load_view
 
 NOW = "2026-11-27T10:00:00+00:00"
 CODES = ("EARLY2", "DEMO42", "OTHER3", "EXTRA4", "EXTRA5", "EXTRA6")
@@ -31,8 +32,13 @@ def demo_sessions(data_dir: Path, phase: Phase, finish: bool = True) -> tuple[Se
     return sessions, build_demo(sessions, until=phase, finish_last=finish)
 
 
-def app_for(sessions: Sessions, code: str | None = None) -> TherapyApp:
-    return TherapyApp(sessions, code, cursor_blink=False)
+def app_for(sessions: Sessions, code: str | None = None, preload: bool = True) -> TherapyApp:
+    """The app as `therapy facilitate` starts it: the first view loaded before it runs."""
+    opened = None
+    if code is not None and preload:
+        stamp = sessions.store.stamp(code)
+        opened = (load_view(sessions, code, FACILITATOR), stamp)
+    return TherapyApp(sessions, code, cursor_blink=False, opened=opened)
 
 
 async def settle(pilot: Pilot[None], rounds: int = 300) -> None:

@@ -444,8 +444,14 @@ def facilitate(config: Config, code: str) -> None:
 
 def run_app(config: Config, code: str | None = None) -> None:
     from therapy.tui.app import TherapyApp
+    from therapy.tui.view import load_view
 
-    app = TherapyApp(config.sessions, code)
+    sessions = config.sessions
+    opened = None
+    if code is not None:  # loaded before the app starts: its first frame is the phase itself
+        stamp = sessions.store.stamp(code)
+        opened = (load_view(sessions, code, FACILITATOR), stamp)
+    app = TherapyApp(sessions, code, opened=opened)
     app.run()
     if app.return_code:
         raise SystemExit(app.return_code)

@@ -45,16 +45,19 @@ def _earlier_session(sessions: Sessions) -> str:
     created = (_today() - timedelta(days=42)).isoformat(timespec="seconds")
     session = sessions.create("Q2 pipeline truce", SIDES, created=created)
     code = session.code
-    sessions.add_complaint(code, "Sales", "Nobody agrees what a qualified lead is.", author="Alex")
-    sessions.add_complaint(
-        code, "Marketing", "Sales never tells us which leads closed.", author="Dana"
-    )
-    sessions.set_phase(code, Phase.REMEDY.value)
-    for what, owner, cause, status in EARLIER_ACTIONS:
-        item = sessions.add_action(code, what, owner, _days(-14), cause, "agreed in the room")
-        if status != "open":
-            sessions.set_action_status(code, item.id, status)
-    sessions.set_phase(code, Phase.CLOSE.value)
+    with sessions.store.transaction(code):
+        sessions.add_complaint(
+            code, "Sales", "Nobody agrees what a qualified lead is.", author="Alex"
+        )
+        sessions.add_complaint(
+            code, "Marketing", "Sales never tells us which leads closed.", author="Dana"
+        )
+        sessions.set_phase(code, Phase.REMEDY.value)
+        for what, owner, cause, status in EARLIER_ACTIONS:
+            item = sessions.add_action(code, what, owner, _days(-14), cause, "agreed in the room")
+            if status != "open":
+                sessions.set_action_status(code, item.id, status)
+        sessions.set_phase(code, Phase.CLOSE.value)
     return code
 
 
@@ -67,26 +70,28 @@ def build_demo(sessions: Sessions, until: Phase = Phase.CLOSE, finish_last: bool
     """
     _earlier_session(sessions)
     code = sessions.create("Q3 lead handoff", SIDES, votes=3).code
-    people = {
-        name: sessions.join(code, side, name).id
-        for name, side in (
-            ("Alex", "Sales"),
-            ("Sam", "Sales"),
-            ("Dana", "Marketing"),
-            ("Priya", "Marketing"),
-        )
-    }
-    ids = [
-        sessions.add_complaint(code, side, text, author=who).id for side, text, who in COMPLAINTS
-    ]
-    demo = _Demo(sessions, code, people, ids)
-    for phase in Phase:
-        if phase is until:
-            if finish_last:
-                demo.work(phase)
-            break
-        demo.work(phase)
-        sessions.set_phase(code, "next")
+    with sessions.store.transaction(code):  # one write for the whole walk
+        people = {
+            name: sessions.join(code, side, name).id
+            for name, side in (
+                ("Alex", "Sales"),
+                ("Sam", "Sales"),
+                ("Dana", "Marketing"),
+                ("Priya", "Marketing"),
+            )
+        }
+        ids = [
+            sessions.add_complaint(code, side, text, author=who).id
+            for side, text, who in COMPLAINTS
+        ]
+        demo = _Demo(sessions, code, people, ids)
+        for phase in Phase:
+            if phase is until:
+                if finish_last:
+                    demo.work(phase)
+                break
+            demo.work(phase)
+            sessions.set_phase(code, "next")
     return code
 
 

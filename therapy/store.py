@@ -10,12 +10,14 @@ so document ids are taken from what is on disk under the lock, never from a stal
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import fcntl
 import json
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,6 +140,7 @@ class Store:
         self.root = Path(root).expanduser()
         self.folder = self.root / "sessions"
         self.lock_timeout = lock_timeout
+        self._local = threading.local()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -214,8 +217,13 @@ class Store:
         return self.path(code).exists()
 
     def read(self, code: str) -> TinyDB:
-        """A consistent, read-only snapshot of one session (no lock needed: writes are atomic)."""
+        """A consistent, read-only snapshot of one session (no lock needed: writes are atomic);
+        inside a transaction on it, a copy of what the transaction holds so far."""
         path = self.path(code)
+        joined = self._open().get(code)
+        if joined is not None:
+            held = joined.storage.read()
+            return TinyDB(storage=_Buffer, tables=copy.deepcopy(held), path=path)
         tables = self._load(path, f"session {code}")
         if tables is None:
             raise missing(code)
@@ -248,8 +256,13 @@ class Store:
     def transaction(self, code: str, create: bool = False) -> Iterator[TinyDB]:
         """Exclusive access to one session; all changes are written at once when it ends.
 
-        If the block raises, nothing is written.
+        If the block raises, nothing is written. A transaction opened while this thread
+        holds one on the same session joins it: its changes are written with the outer one.
         """
+        joined = self._open().get(code)
+        if joined is not None and not create:
+            yield joined
+            return
         if not self.session_folder(code).is_dir():
             raise missing(code)
         with self._session_lock(code):
@@ -257,17 +270,25 @@ class Store:
             self._clean_leftovers(path.parent, None)  # we hold the lock: all are leftovers
             tables = self._load(path, f"session {code}")
             if tables is None and not create:
-                raise StoreError(
-                    f"There is no session {code}; run 'therapy list' to see the session codes."
-                )
+                raise missing(code)
             if tables is not None and create:
                 raise StoreError(f"Session {code} exists already.")
             db = TinyDB(storage=_Buffer, tables=tables, path=path)
-            yield db
+            self._open()[code] = db
+            try:
+                yield db
+            finally:
+                del self._open()[code]
             buffer = db.storage
             assert isinstance(buffer, _Buffer)
             if buffer.dirty or create:
                 _write_atomic(path, buffer.tables or {})
+
+    def _open(self) -> dict[str, TinyDB]:
+        """The sessions this thread holds a transaction on."""
+        if not hasattr(self._local, "open"):
+            self._local.open = {}
+        return self._local.open
 
     def register(self, code: str, entry: dict[str, Any]) -> None:
         """Add a session to the index."""

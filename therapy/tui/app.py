@@ -20,7 +20,9 @@ from therapy.service import Sessions
 from therapy.tui.commands import session_commands
 from therapy.tui.live import Live
 from therapy.tui.screens.base import PhaseScreen
-from therapy.tui.view import SessionChanged, SessionGone
+from therapy.tui.view import SessionChanged, SessionGone, SessionView
+
+Opened = tuple[SessionView, tuple[int, int, int] | None]
 
 # Screens are imported when first shown, so start-up pays only for the one it opens.
 SCREENS = {
@@ -58,12 +60,16 @@ class TherapyApp(App[None]):
         code: str | None = None,
         viewer: Actor = FACILITATOR,
         cursor_blink: bool = True,
+        opened: Opened | None = None,
     ) -> None:
+        """`opened`: the session's first view, loaded before the app starts, so that its
+        first frame is the phase itself rather than an "Opening" screen."""
         super().__init__()
         self.sessions = sessions
         self.code = code
         self.viewer = viewer
         self.cursor_blink = cursor_blink
+        self.opened = opened
         self.live: Live | None = None
 
     def on_mount(self) -> None:
@@ -72,6 +78,10 @@ class TherapyApp(App[None]):
             from therapy.tui.screens.home import HomeScreen
 
             self.push_screen(HomeScreen())
+        elif self.opened is not None:
+            view, stamp = self.opened
+            self.push_screen(phase_screen(view.phase)(view))
+            self.open_session(self.code, shown=stamp)
         else:
             self.push_screen(Opening())
             self.open_session(self.code)
@@ -94,11 +104,11 @@ class TherapyApp(App[None]):
 
     # -- the open session ---------------------------------------------------------------
 
-    def open_session(self, code: str) -> None:
+    def open_session(self, code: str, shown: tuple[int, int, int] | None = None) -> None:
         if self.live is not None:
             self.live.stop()
         self.code = code
-        self.live = Live(self, self.sessions, code, self.viewer)
+        self.live = Live(self, self.sessions, code, self.viewer, shown)
         self.live.start()
 
     def close_session(self) -> None:

@@ -18,13 +18,20 @@ POLL_SECONDS = 0.1
 
 
 class Live:
-    def __init__(self, app: App[None], sessions: Sessions, code: str, viewer: Actor) -> None:
+    def __init__(
+        self,
+        app: App[None],
+        sessions: Sessions,
+        code: str,
+        viewer: Actor,
+        shown: tuple[int, int, int] | None = None,
+    ) -> None:
         self.app = app
         self.sessions = sessions
         self.code = code
         self.viewer = viewer
         self.wake = threading.Event()
-        self.shown: tuple[int, int, int] | None = None  # the stamp of the view on screen
+        self.shown = shown  # the stamp of the view on screen
 
     def start(self) -> None:
         self.app.run_worker(self._watch, thread=True, exclusive=True, group="watch")
@@ -39,7 +46,7 @@ class Live:
 
     def _watch(self) -> None:
         worker = get_current_worker()
-        seen: tuple[int, int, int] | None = None
+        seen = self.shown
         while not worker.is_cancelled:
             forced = self.wake.is_set()
             self.wake.clear()

@@ -1,15 +1,19 @@
-"""What a screen shows of a session, loaded in one go in a worker thread."""
+"""What a screen shows of a session, loaded in one go (in a worker thread, or before the
+app starts)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from therapy.diagnose import Suggestion, suggest
 from therapy.model import Actor, Board, EarlierItem, Phase, Relationship, Session
-from therapy.prompts import Prompts
 from therapy.service import Sessions
+
+if TYPE_CHECKING:
+    from therapy.diagnose import Suggestion
+    from therapy.prompts import Prompts
 
 
 @dataclass
@@ -45,6 +49,8 @@ def load_view(sessions: Sessions, code: str, viewer: Actor) -> SessionView:
         prompts=prompts,
     )
     if board.session.phase.order >= Phase.DIAGNOSE.order:
+        from therapy.diagnose import suggest
+
         view.suggestions = {c.id: suggest(c.text, prompts.causes) for c in board.complaints}
     if board.session.phase is Phase.CLOSE:
         from therapy.export import plan_for
