@@ -363,3 +363,67 @@ def test_accepting_suggestions_keeps_a_group_together(sessions: Sessions, code: 
     causes = {c.id: c.cause for c in sessions.board(code).complaints}
     assert causes[goals] == causes[vague] == "different-goals"
     assert causes[late] == "misaligned-expectations"
+
+
+def test_joining_again_is_the_same_person(sessions: Sessions, code: str) -> None:
+    alex = sessions.join(code, "Sales", "Alex")
+    assert sessions.join(code, "sales", "alex").id == alex.id
+    with pytest.raises(TherapyError, match="joined this session for Sales already"):
+        sessions.join(code, "Marketing", "Alex")
+    assert len(sessions.board(code).participants) == 1
+
+
+def test_observer_sees_only_counts_before_the_reveal(sessions: Sessions, code: str) -> None:
+    from therapy.model import OBSERVER
+
+    sessions.add_complaint(code, "Sales", "ours")
+    sessions.add_complaint(code, "Marketing", "theirs")
+    board = sessions.board(code, OBSERVER)
+    assert board.complaints == [] and board.hidden == {"Sales": 1, "Marketing": 1}
+    move_to(sessions, code, Phase.DIAGNOSE)
+    assert len(sessions.board(code, OBSERVER).complaints) == 2
+    with pytest.raises(TherapyError, match="Only the facilitator"):
+        sessions.set_phase(code, "next", OBSERVER)
+
+
+def test_the_item_under_discussion(sessions: Sessions, code: str) -> None:
+    complaint = sessions.add_complaint(code, "Sales", "x").id
+    pid = sessions.join(code, "Sales", "Alex").id
+    with pytest.raises(TherapyError, match="only during remedy"):
+        sessions.discuss(code, complaint)
+    move_to(sessions, code, Phase.REMEDY)
+    with pytest.raises(TherapyError, match="Only the facilitator"):
+        sessions.discuss(code, complaint, participant(pid))
+    sessions.discuss(code, complaint)
+    assert sessions.session(code).discussing == complaint
+
+
+def test_presence_follows_the_process(sessions: Sessions, code: str, data_dir) -> None:
+    import subprocess
+    import sys
+    import time
+
+    alex = sessions.join(code, "Sales", "Alex").id
+    sam = sessions.join(code, "Sales", "Sam").id
+    assert sessions.present(code) == set()
+    here = sessions.attend(code, alex)
+    assert sessions.present(code) == {alex}
+    child = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from therapy.service import Sessions; from therapy.store import Store;"
+         f"a = Sessions(Store({str(data_dir)!r})).attend({code!r}, {sam}); print('here', flush=True);"
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "here\n"
+        assert sessions.present(code) == {alex, sam}
+    finally:
+        child.kill()
+        child.wait(10)
+    deadline = time.monotonic() + 10
+    while sam in sessions.present(code):
+        assert time.monotonic() < deadline, "a dead process still counted as here"
+        time.sleep(0.05)
+    here.close()
+    assert sessions.present(code) == set()

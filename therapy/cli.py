@@ -6,15 +6,19 @@ Textual and Jinja2 are imported only by the commands that need them, so that
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from therapy.model import FACILITATOR, TherapyError
+from therapy.model import FACILITATOR, Actor, TherapyError
 from therapy.service import Sessions, parse_sides
+
+if TYPE_CHECKING:
+    from therapy.tui.app import Joining
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -442,19 +446,80 @@ def facilitate(config: Config, code: str) -> None:
     run_app(config, code)
 
 
-def run_app(config: Config, code: str | None = None) -> None:
+@cli.command()
+@click.argument("code", callback=lambda ctx, param, value: _code(value))
+@click.option("--name", help="Your name (not asked or stored in an anonymous session).")
+@click.option("--side", help="Your side; asked when not given.")
+@pass_config
+def join(config: Config, code: str, name: str | None, side: str | None) -> None:
+    """Join a session as a participant; asks for what is missing."""
+    run_participant(config, code, name, side)
+
+
+@cli.command()
+@click.option("--name", help="The person this key belongs to: bound, they cannot change it.")
+@click.option("--side", help="Their side, if it is fixed too.")
+@pass_config
+def ssh(config: Config, name: str | None, side: str | None) -> None:
+    """Entry for an OpenSSH command= or ForceCommand: the session code is what the person
+    typed after the host (ssh -t retro@host CODE)."""
+    typed = os.environ.get("SSH_ORIGINAL_COMMAND", "").split()
+    if len(typed) != 1 or not typed[0].isalnum():
+        fail(
+            "Say which session to join after the host, like: ssh -t retro@host K7QX2M "
+            "(ask the facilitator for the code)."
+        )
+    run_participant(config, _code(typed[0]), name, side, restricted=True)
+
+
+@cli.command()
+@click.argument("code", callback=lambda ctx, param, value: _code(value))
+@pass_config
+def watch(config: Config, code: str) -> None:
+    """A read-only view of a session for a shared screen or projector."""
+    from therapy.model import OBSERVER
+
+    run_app(config, code, viewer=OBSERVER)
+
+
+def run_participant(
+    config: Config, code: str, name: str | None, side: str | None, restricted: bool = False
+) -> None:
+    """Join (asking in the app for what is missing), then follow the session."""
+    from therapy.model import Actor, Role
+
+    sessions = config.sessions
+    session = sessions.session(code)
+    if side is not None:
+        side = sessions.side_name(session, side)  # a wrong side is told here, in one sentence
+    if side is not None and (name or session.anonymous):
+        participant = sessions.join(code, side, name)
+        run_app(config, code, Actor(Role.PARTICIPANT, participant.id), restricted=restricted)
+    else:
+        run_app(config, code, joining=(session, name, side), restricted=restricted)
+
+
+def run_app(
+    config: Config,
+    code: str | None = None,
+    viewer: Actor = FACILITATOR,
+    joining: Joining | None = None,
+    restricted: bool = False,
+) -> None:
     from therapy.tui.app import TherapyApp
     from therapy.tui.view import load_view
 
     sessions = config.sessions
     opened = None
-    if code is not None:  # loaded before the app starts: its first frame is the phase itself
+    if code is not None and joining is None:  # loaded first: the first frame is the phase
         stamp = sessions.store.stamp(code)
-        opened = (load_view(sessions, code, FACILITATOR), stamp)
-    app = TherapyApp(sessions, code, opened=opened)
+        opened = (load_view(sessions, code, viewer), stamp)
+    app = TherapyApp(sessions, code, viewer, opened=opened, joining=joining, restricted=restricted)
     app.run()
     if app.return_code:
         raise SystemExit(app.return_code)
+    if app.farewell:
+        click.echo(app.farewell, err=True)
 
 
 def main() -> None:

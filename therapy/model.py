@@ -47,6 +47,7 @@ class ActionStatus(StrEnum):
 class Role(StrEnum):
     FACILITATOR = "facilitator"
     PARTICIPANT = "participant"
+    OBSERVER = "observer"  # the projector: sees what the whole room may see
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Actor:
 
 
 FACILITATOR = Actor(Role.FACILITATOR)
+OBSERVER = Actor(Role.OBSERVER)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class Session:
     phase_started: str = ""
     timeboxes: dict[str, int] = field(default_factory=dict)
     icebreaker: int = 0
+    discussing: int | None = None  # remedy: the lead complaint of the item on the table
 
     @property
     def pair(self) -> str:

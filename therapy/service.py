@@ -34,7 +34,7 @@ from therapy.model import (
     pair_key,
     unknown,
 )
-from therapy.store import Store, damaged
+from therapy.store import Attendance, Store, damaged
 from therapy.text import clean_line, clean_text
 
 if TYPE_CHECKING:
@@ -274,7 +274,8 @@ class Sessions:
         complaints = _rows(db, "complaints", Complaint)
         hidden: dict[str, int] = {}
         if not viewer.is_facilitator and not session.revealed:
-            side = self._participant(db, viewer).side
+            # an observer (the projector) belongs to no side: it sees only the counts
+            side = self._participant(db, viewer).side if viewer.participant else None
             for complaint in complaints:
                 if complaint.side != side:
                     hidden[complaint.side] = hidden.get(complaint.side, 0) + 1
@@ -372,15 +373,47 @@ class Sessions:
     # -- people -------------------------------------------------------------------------
 
     def join(self, code: str, side: str, name: str | None = None) -> Participant:
+        """Join a session; joining again under the same name (and side) is the same person
+        coming back, with their cards and votes."""
         with self.store.transaction(normalise_code(code)) as db:
             session = _session(db)
             side = self._side(session, side)
             name = None if session.anonymous else self._name(name)
+            if name is not None:
+                for doc in db.table("participants").all():
+                    if (doc.get("name") or "").casefold() != name.casefold():
+                        continue
+                    if doc["side"] != side:
+                        raise TherapyError(
+                            f"{name} has joined this session for {doc['side']} already; "
+                            f"join as {doc['side']} or under another name."
+                        )
+                    return _load(Participant, dict(doc), id=doc.doc_id)
             stamp = now()
             participant = Participant(0, side, name, joined=stamp, seen=stamp)
             participant.id = _insert(db, "participants", participant)
             _touch(db)
             return participant
+
+    def attend(self, code: str, participant_id: int) -> Attendance:
+        """Mark a participant as here for as long as the returned handle stays open (and the
+        process lives): nothing is written while they stay, and they drop off the moment
+        their process ends."""
+        return self.store.attend(normalise_code(code), participant_id)
+
+    def present(self, code: str) -> set[int]:
+        """The participants whose process is running now."""
+        return self.store.present(normalise_code(code))
+
+    def discuss(self, code: str, complaint_id: int, actor: Actor = FACILITATOR) -> None:
+        """Put an item (by its lead complaint) on the table in remedy, for every screen."""
+        self._require_facilitator(actor, "choose the item under discussion")
+        with self.store.transaction(normalise_code(code)) as db:
+            session = _session(db)
+            self._require_phase(session, (Phase.REMEDY,), "Items are discussed")
+            self._complaint(db, complaint_id)
+            if session.discussing != complaint_id:
+                _touch(db, discussing=complaint_id)
 
     def _participant(self, db: TinyDB, actor: Actor) -> Participant:
         doc = db.table("participants").get(doc_id=actor.participant or 0)
@@ -393,6 +426,10 @@ class Sessions:
         if name is None:
             return None
         return line_text(name, "A name", 60, required=False) or None
+
+    def side_name(self, session: Session, side: str) -> str:
+        """The side as the session spells it, whatever the case it was typed in."""
+        return self._side(session, side)
 
     @staticmethod
     def _side(session: Session, side: str) -> str:

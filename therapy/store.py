@@ -129,6 +129,21 @@ class _Lock:
         self.release()
 
 
+class Attendance:
+    """Held by a participant's process while it runs; see Store.attend."""
+
+    def __init__(self, lock: _Lock) -> None:
+        self.lock = lock
+
+    def hold(self) -> bool:
+        """Take the presence lock if free; the same person may still be connected from a
+        window they are closing, so try again later rather than wait."""
+        return self.lock.fd >= 0 or self.lock.acquire(blocking=False)
+
+    def close(self) -> None:
+        self.lock.release()
+
+
 class Store:
     """ROOT/index.json lists the sessions; each lives in ROOT/sessions/CODE/session.json.
 
@@ -289,6 +304,40 @@ class Store:
         if not hasattr(self._local, "open"):
             self._local.open = {}
         return self._local.open
+
+    # -- presence ---------------------------------------------------------------------
+
+    def _presence(self, code: str, participant_id: int) -> Path:
+        return self.session_folder(code) / "presence" / f"{participant_id}.lock"
+
+    def attend(self, code: str, participant_id: int) -> Attendance:
+        path = self._presence(code, participant_id)
+        path.parent.mkdir(mode=0o777, exist_ok=True)
+        attendance = Attendance(_Lock(path, f"Participant {participant_id}", 0))
+        attendance.hold()
+        return attendance
+
+    def present(self, code: str) -> set[int]:
+        """Whose presence lock is held: a process that ended holds none (the kernel lets go)."""
+        here: set[int] = set()
+        try:
+            entries = list(os.scandir(self.session_folder(code) / "presence"))
+        except FileNotFoundError:
+            return here
+        for entry in entries:
+            stem = entry.name.removesuffix(".lock")
+            if not stem.isdigit():
+                continue
+            fd = os.open(entry.path, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                here.add(int(stem))
+            else:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+        return here
 
     def register(self, code: str, entry: dict[str, Any]) -> None:
         """Add a session to the index."""

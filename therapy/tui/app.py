@@ -15,7 +15,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from therapy.model import FACILITATOR, Actor, Phase
+from therapy.model import FACILITATOR, Actor, Participant, Phase, Role, Session
 from therapy.service import Sessions
 from therapy.tui.commands import session_commands
 from therapy.tui.live import Live
@@ -23,6 +23,7 @@ from therapy.tui.screens.base import PhaseScreen
 from therapy.tui.view import SessionChanged, SessionGone, SessionView
 
 Opened = tuple[SessionView, tuple[int, int, int] | None]
+Joining = tuple[Session, str | None, str | None]  # the session, the name and side given
 
 # Screens are imported when first shown, so start-up pays only for the one it opens.
 SCREENS = {
@@ -61,16 +62,23 @@ class TherapyApp(App[None]):
         viewer: Actor = FACILITATOR,
         cursor_blink: bool = True,
         opened: Opened | None = None,
+        joining: Joining | None = None,
+        restricted: bool = False,
     ) -> None:
         """`opened`: the session's first view, loaded before the app starts, so that its
-        first frame is the phase itself rather than an "Opening" screen."""
+        first frame is the phase itself rather than an "Opening" screen. `joining`: ask
+        for the side and name not given, then join. `restricted`: for a locked-down
+        account (therapy ssh): nothing that writes files or leaves the session."""
         super().__init__()
         self.sessions = sessions
         self.code = code
         self.viewer = viewer
         self.cursor_blink = cursor_blink
         self.opened = opened
+        self.joining = joining
+        self.restricted = restricted
         self.live: Live | None = None
+        self.farewell: str | None = None  # said on the terminal once the app has closed
 
     def on_mount(self) -> None:
         # Pushed over the (blank) default screen, so that every later screen can replace it.
@@ -78,9 +86,14 @@ class TherapyApp(App[None]):
             from therapy.tui.screens.home import HomeScreen
 
             self.push_screen(HomeScreen())
+        elif self.joining is not None:
+            from therapy.tui.screens.join import JoinScreen
+
+            session, name, side = self.joining
+            self.push_screen(JoinScreen(self.sessions, session, name, side), self._joined)
         elif self.opened is not None:
             view, stamp = self.opened
-            self.push_screen(phase_screen(view.phase)(view))
+            self.push_screen(self._screen_for(view))
             self.open_session(self.code, shown=stamp)
         else:
             self.push_screen(Opening())
@@ -99,10 +112,20 @@ class TherapyApp(App[None]):
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            if self.restricted and command.title == "Screenshot":
+                continue  # it writes a file: not from a locked-down account
+            yield command
         yield from session_commands(self)
 
     # -- the open session ---------------------------------------------------------------
+
+    def _joined(self, participant: Participant | None) -> None:
+        if participant is None or self.code is None:
+            return
+        self.viewer = Actor(Role.PARTICIPANT, participant.id)
+        self.push_screen(Opening())
+        self.open_session(self.code)
 
     def open_session(self, code: str, shown: tuple[int, int, int] | None = None) -> None:
         if self.live is not None:
@@ -114,6 +137,9 @@ class TherapyApp(App[None]):
     def close_session(self) -> None:
         from therapy.tui.screens.home import HomeScreen
 
+        if not self.viewer.is_facilitator:
+            self.exit()  # participants and the projector have no list of sessions to go to
+            return
         if self.live is not None:
             self.live.stop()
         self.live = None
@@ -145,10 +171,21 @@ class TherapyApp(App[None]):
             current.show(view)  # a form is open on top: update beneath it
             return
         self._drop_modals()
-        self.switch_screen(phase_screen(view.phase)(view))
+        self.switch_screen(self._screen_for(view))
+
+    def _screen_for(self, view: SessionView) -> Screen[None]:
+        if self.viewer.role is Role.OBSERVER:
+            from therapy.tui.screens.watch import WatchScreen
+
+            return WatchScreen(view)
+        return phase_screen(view.phase)(view)
 
     @on(SessionGone)
     def _gone(self, message: SessionGone) -> None:
+        if not self.viewer.is_facilitator:
+            self.farewell = message.reason
+            self.exit()
+            return
         self.notify(message.reason, severity="error", timeout=10)
         self.close_session()
 
@@ -198,6 +235,10 @@ class TherapyApp(App[None]):
     def export_plan(self, path: Path) -> None:
         from therapy.export import plan_for, write_file
 
+        if self.restricted or not self.viewer.is_facilitator:
+            self.notify("Only the facilitator's own terminal writes files.", severity="error")
+            return
+
         def write(sessions: Sessions, code: str) -> None:
             write_file(path, plan_for(sessions, code))
 
@@ -205,6 +246,17 @@ class TherapyApp(App[None]):
 
     def copy_plan(self) -> None:
         from therapy.export import plan_for
+
+        if not self.viewer.is_facilitator:
+            # the plan names every card: a participant gets it only once all is revealed
+            screen = next((s for s in self.screen_stack if isinstance(s, PhaseScreen)), None)
+            plan = screen.view.plan if screen is not None else None
+            if plan is None:
+                self.notify("The plan can be copied at close.", severity="warning")
+            else:
+                self.copy_to_clipboard(plan)
+                self.notify("The plan is on the clipboard.")
+            return
 
         def copy(sessions: Sessions, code: str) -> None:
             text = plan_for(sessions, code)

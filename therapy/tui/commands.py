@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 def session_commands(app: TherapyApp) -> Iterator[SystemCommand]:
     if app.live is None:
         return
+    if not app.viewer.is_facilitator:
+        yield SystemCommand("Copy plan", "Copy the action plan to the clipboard", app.copy_plan)
+        return
     yield SystemCommand("Next phase", "Move the session to its next phase", app.next_phase)
     yield SystemCommand("Previous phase", "Move the session back one phase", app.previous_phase)
     yield SystemCommand("Set timer", "Timebox the current phase (minutes)", app.ask_timer)

@@ -7,14 +7,15 @@ import threading
 from collections.abc import Callable
 
 from textual.app import App
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from therapy.model import Actor, TherapyError
 from therapy.service import Sessions
-from therapy.store import StoreError
+from therapy.store import Attendance, StoreError
 from therapy.tui.view import SessionChanged, SessionGone, load_view
 
 POLL_SECONDS = 0.1
+PRESENCE_EVERY = 10  # polls
 
 
 class Live:
@@ -46,7 +47,19 @@ class Live:
 
     def _watch(self) -> None:
         worker = get_current_worker()
+        attendance = None
+        if self.viewer.participant is not None:
+            attendance = self.sessions.attend(self.code, self.viewer.participant)
+        try:
+            self._poll(worker, attendance)
+        finally:
+            if attendance is not None:
+                attendance.close()
+
+    def _poll(self, worker: Worker[None], attendance: Attendance | None) -> None:
         seen = self.shown
+        present = self.sessions.present(self.code)
+        polls = 0
         while not worker.is_cancelled:
             forced = self.wake.is_set()
             self.wake.clear()
@@ -54,6 +67,13 @@ class Live:
             if stamp is None:
                 self.app.post_message(SessionGone(f"Session {self.code} was deleted."))
                 return
+            polls += 1
+            if polls % PRESENCE_EVERY == 0:  # who is here changes rarely: look once a second
+                if attendance is not None:
+                    attendance.hold()
+                now_present = self.sessions.present(self.code)
+                forced = forced or now_present != present
+                present = now_present
             if forced or stamp != seen:
                 try:
                     view = load_view(self.sessions, self.code, self.viewer)

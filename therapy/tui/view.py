@@ -22,6 +22,7 @@ class SessionView:
     earlier: list[EarlierItem]
     relationship: Relationship
     prompts: Prompts
+    present: set[int] = field(default_factory=set)  # participants whose process runs
     suggestions: dict[int, Suggestion] = field(default_factory=dict)
     plan: str | None = None
 
@@ -47,6 +48,7 @@ def load_view(sessions: Sessions, code: str, viewer: Actor) -> SessionView:
         earlier=sessions.earlier_items(code),
         relationship=sessions.relationship(code, board),
         prompts=prompts,
+        present=sessions.present(code),
     )
     if board.session.phase.order >= Phase.DIAGNOSE.order:
         from therapy.diagnose import suggest

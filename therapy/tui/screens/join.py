@@ -1,0 +1,94 @@
+"""Joining a session: asks only for what the command line did not say (side, name)."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Label, OptionList
+from textual.widgets.option_list import Option
+
+from therapy.model import Participant, Session, TherapyError
+from therapy.service import Sessions
+from therapy.tui.widgets.cards import inert
+from therapy.tui.widgets.prompt import TextInput
+
+
+class JoinScreen(Screen[Participant]):
+    """Dismissed with the participant once joined."""
+
+    CSS_PATH = "join.tcss"
+    HELP = "Pick your side and say who you are; then you follow the facilitator's screen."
+    BINDINGS = [Binding("enter", "join", "Join", show=False)]
+
+    def __init__(
+        self, sessions: Sessions, session: Session, name: str | None, side: str | None
+    ) -> None:
+        super().__init__()
+        self.sessions = sessions
+        self.session = session
+        self.fixed_name = name
+        self.fixed_side = side
+
+    def compose(self) -> ComposeResult:
+        session = self.session
+        with Vertical(classes="dialog"):
+            yield Label(
+                Content.assemble(
+                    "Join ", inert(session.title).stylize("bold"), f"  {session.code}"
+                ),
+                classes="dialog-title",
+            )
+            if self.fixed_side is None:
+                yield Label("Your side (↑↓ then enter)")
+                yield OptionList(*[Option(inert(side)) for side in session.sides], id="sides")
+            else:
+                yield Label(Content.assemble("Side: ", inert(self.fixed_side).stylize("bold")))
+            if session.anonymous:
+                yield Label(
+                    "This session is anonymous: no names are shown or stored.", classes="hint"
+                )
+            elif self.fixed_name is None:
+                yield Label("Your name")
+                yield TextInput(placeholder="as the others know you", id="name")
+            else:
+                yield Label(Content.assemble("Name: ", inert(self.fixed_name).stylize("bold")))
+            yield Label("", id="problem", classes="error")
+        yield Footer()
+
+    @on(OptionList.OptionSelected, "#sides")
+    def _side_picked(self) -> None:
+        if self.query("#name"):
+            self.query_one("#name", TextInput).focus()
+        else:
+            self.action_join()
+
+    @on(TextInput.Submitted, "#name")
+    def action_join(self) -> None:
+        side = self.fixed_side
+        if side is None:
+            index = self.query_one("#sides", OptionList).highlighted
+            side = self.session.sides[index] if index is not None else None
+        if side is None:
+            self.query_one("#problem", Label).update("Pick your side first.")
+            return
+        name = self.fixed_name
+        if name is None and self.query("#name"):
+            name = self.query_one("#name", TextInput).value
+            if not name.strip():
+                self.query_one("#problem", Label).update("Say your name first.")
+                return
+        self.join(side, name)
+
+    @work(thread=True, exclusive=True)
+    def join(self, side: str, name: str | None) -> None:
+        try:
+            participant = self.sessions.join(self.session.code, side, name)
+        except TherapyError as error:
+            problem = self.query_one("#problem", Label)
+            self.app.call_from_thread(problem.update, inert(str(error)))
+        else:
+            self.app.call_from_thread(self.dismiss, participant)
