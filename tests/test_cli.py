@@ -106,6 +106,11 @@ def test_a_whole_session_from_the_shell(run, tmp_path: Path) -> None:
         (["export", "{code}", "-o", "/nonexistent/dir/plan.md"], "Cannot write"),
         (["import", "{code}", "/nonexistent.csv"], "Cannot read"),
         (["action", "{code}", "x", "--owner", "A", "--due", "2026-12-01"], "only during remedy"),
+        (["join", "{code}", "--side", "Legal", "--name", "A"], "There is no side 'Legal'"),
+        (["join", "NOPE42"], "There is no session NOPE42"),
+        (["watch", "NOPE42"], "There is no session NOPE42"),
+        (["facilitate", "NOPE42"], "There is no session NOPE42"),
+        (["ssh", "--name", "Alex"], "Say which session to join after the host"),
     ],
 )
 def test_errors_are_one_sentence(run, args: list[str], message: str) -> None:
@@ -224,3 +229,18 @@ def test_core_imports_without_textual() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
     )
     assert result.stdout.strip() == "ok", result.stderr
+
+
+@pytest.mark.parametrize("typed", ["", "bash -i", "K7QX2M; sh", "../../etc/passwd", "A B"])
+def test_ssh_entry_takes_only_a_code(data_dir: Path, typed: str) -> None:
+    runner = CliRunner(env={"SSH_ORIGINAL_COMMAND": typed})
+    result = runner.invoke(cli, ["--data-dir", str(data_dir), "ssh", "--name", "Alex"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: Say which session to join after the host")
+
+
+def test_ssh_entry_with_an_unknown_code(data_dir: Path) -> None:
+    runner = CliRunner(env={"SSH_ORIGINAL_COMMAND": "nope42"})
+    result = runner.invoke(cli, ["--data-dir", str(data_dir), "ssh", "--name", "Alex"])
+    assert result.exit_code == 1
+    assert "There is no session NOPE42" in result.stderr

@@ -249,8 +249,9 @@ def render(plan: Plan, fmt: str = "md", template: str | None = None) -> str:
 def plan_for(sessions: Sessions, code: str, fmt: str = "md", template: str | None = None) -> str:
     """The plan of one session as `therapy export` writes it."""
     board = sessions.board(code)
-    relationship = sessions.relationship(code, board)
-    plan = build_plan(board, relationship, sessions.earlier_items(code), sessions.prompts)
+    earlier = sessions.earlier_items(code, board.session)
+    relationship = sessions.relationship(code, board, earlier)
+    plan = build_plan(board, relationship, earlier, sessions.prompts)
     return render(plan, fmt, template)
 
 

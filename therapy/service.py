@@ -726,9 +726,9 @@ class Sessions:
             item.status = new_status
             return item
 
-    def earlier_items(self, code: str) -> list[EarlierItem]:
+    def earlier_items(self, code: str, session: Session | None = None) -> list[EarlierItem]:
         """Action items of the pair's earlier sessions (same sides, created before)."""
-        session = self.session(code)
+        session = session or self.session(code)
         found = []
         for entry in self.store.index():
             if (
@@ -811,8 +811,12 @@ class Sessions:
 
     # -- where the pair stands ----------------------------------------------------------
 
-    def relationship(self, code: str, board: Board | None = None) -> Relationship:
+    def relationship(
+        self, code: str, board: Board | None = None, earlier: list[EarlierItem] | None = None
+    ) -> Relationship:
         from therapy.relationship import measure
 
         board = board or self.board(code)
-        return measure(board, self.earlier_items(board.session.code))
+        if earlier is None:
+            earlier = self.earlier_items(board.session.code, board.session)
+        return measure(board, earlier)

@@ -43,10 +43,11 @@ def load_view(sessions: Sessions, code: str, viewer: Actor) -> SessionView:
     """Everything the current phase's screen needs; slow parts only where they are shown."""
     board = sessions.board(code, viewer)
     prompts = sessions.prompts
+    earlier = sessions.earlier_items(code, board.session)
     view = SessionView(
         board=board,
-        earlier=sessions.earlier_items(code),
-        relationship=sessions.relationship(code, board),
+        earlier=earlier,
+        relationship=sessions.relationship(code, board, earlier),
         prompts=prompts,
         present=sessions.present(code),
     )
