@@ -409,11 +409,16 @@ def test_presence_follows_the_process(sessions: Sessions, code: str, data_dir) -
     here = sessions.attend(code, alex)
     assert sessions.present(code) == {alex}
     child = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from therapy.service import Sessions; from therapy.store import Store;"
-         f"a = Sessions(Store({str(data_dir)!r})).attend({code!r}, {sam}); print('here', flush=True);"
-         "time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import time; from therapy.service import Sessions; "
+            "from therapy.store import Store; "
+            f"a = Sessions(Store({str(data_dir)!r})).attend({code!r}, {sam}); "
+            "print('here', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert child.stdout is not None and child.stdout.readline() == "here\n"

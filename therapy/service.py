@@ -639,9 +639,13 @@ class Sessions:
             self._complaint(db, complaint_id)
             spent = sum(1 for doc in db.table("votes").all() if doc["participant"] == voter.id)
             if spent >= session.vote_budget:
+                who = (
+                    "You have"
+                    if not actor.is_facilitator
+                    else (f"{voter.name or 'This participant'} has")
+                )
                 raise TherapyError(
-                    f"{voter.name or 'This participant'} has spent all "
-                    f"{session.vote_budget} votes; take one back first."
+                    f"{who} spent all {session.vote_budget} votes; take one back first."
                 )
             _insert(db, "votes", Vote(0, voter.id, complaint_id))
             _touch(db)

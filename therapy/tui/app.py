@@ -163,11 +163,11 @@ class TherapyApp(App[None]):
             return  # a late view of a session that was closed meanwhile
         self.live.shown = message.stamp
         screen = self.screen if not isinstance(self.screen, ModalScreen) else None
-        if isinstance(screen, PhaseScreen) and screen.phase is view.phase:
+        if isinstance(screen, PhaseScreen) and screen.follows(view.phase):
             screen.show(view)
             return
         current = next((s for s in self.screen_stack if isinstance(s, PhaseScreen)), None)
-        if current is not None and current.phase is view.phase:
+        if current is not None and current.follows(view.phase):
             current.show(view)  # a form is open on top: update beneath it
             return
         self._drop_modals()

@@ -7,12 +7,16 @@ from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
 
+from therapy.model import Role
+
 if TYPE_CHECKING:
     from therapy.tui.app import TherapyApp
 
 
 def session_commands(app: TherapyApp) -> Iterator[SystemCommand]:
     if app.live is None:
+        return
+    if app.viewer.role is Role.OBSERVER:
         return
     if not app.viewer.is_facilitator:
         yield SystemCommand("Copy plan", "Copy the action plan to the clipboard", app.copy_plan)

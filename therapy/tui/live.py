@@ -58,7 +58,7 @@ class Live:
 
     def _poll(self, worker: Worker[None], attendance: Attendance | None) -> None:
         seen = self.shown
-        present = self.sessions.present(self.code)
+        present: set[int] | None = None  # the first look (after a second) always reloads
         polls = 0
         while not worker.is_cancelled:
             forced = self.wake.is_set()

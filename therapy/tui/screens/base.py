@@ -1,8 +1,10 @@
-"""What every phase screen shares: the header, the footer, moving between phases."""
+"""What every phase screen shares: the header, who is here, the footer, moving between
+phases, and keeping to the facilitator what only the facilitator may do."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
@@ -11,20 +13,30 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from therapy.model import Phase
+from therapy.model import Participant, Phase
 from therapy.service import Sessions
 from therapy.tui.view import SessionView
 from therapy.tui.widgets.header import PhaseHeader
+from therapy.tui.widgets.presence import PresenceBar
 
 if TYPE_CHECKING:
     from therapy.tui.app import TherapyApp
 
+SHARED_CSS = Path(__file__).with_name("base.tcss")
+
 
 class PhaseScreen(Screen[None]):
-    """A phase of a session; `show` is called with every new view of it."""
+    """A phase of a session; `show` is called with every new view of it.
 
-    phase: ClassVar[Phase]
+    The screen carries a class for its viewer's role (-facilitator, -participant,
+    -observer), so that a phase's .tcss can lay out what each of them sees."""
+
+    # Set on each phase's class; the projector's screen follows the session through all.
+    phase: Phase
     HELP: ClassVar[str] = ""
+    # Actions that are not offered (footer, F1, keys) to anyone but the facilitator; the
+    # service refuses them anyway.
+    FACILITATOR_ONLY: ClassVar[frozenset[str]] = frozenset({"move"})
 
     BINDINGS = [
         Binding("ctrl+right,ctrl+n", "move('next')", "Next phase", priority=True),
@@ -34,13 +46,35 @@ class PhaseScreen(Screen[None]):
     def __init__(self, view: SessionView) -> None:
         super().__init__(classes=f"phase {view.phase.value}")
         self.view = view
+        self.css_path = [SHARED_CSS, *self.css_path]  # the presence bar, on every phase
 
     @property
     def therapy(self) -> TherapyApp:
         return self.app  # type: ignore[return-value]
 
+    @property
+    def facilitating(self) -> bool:
+        return self.therapy.viewer.is_facilitator
+
+    @property
+    def me(self) -> Participant | None:
+        """The participant at this screen; None for the facilitator and the projector."""
+        wanted = self.therapy.viewer.participant
+        if wanted is None:
+            return None
+        return next((p for p in self.view.board.participants if p.id == wanted), None)
+
+    def mine(self, participant: int | None) -> bool:
+        """Whether something the participant `participant` made is this viewer's to change."""
+        return self.facilitating or (
+            participant is not None and participant == self.therapy.viewer.participant
+        )
+
     def compose(self) -> ComposeResult:
+        self.add_class(f"-{self.therapy.viewer.role.value}")
         yield PhaseHeader()
+        if self.facilitating:
+            yield PresenceBar()
         with Vertical(id="body"):
             yield from self.compose_body()
         yield Footer()
@@ -51,13 +85,23 @@ class PhaseScreen(Screen[None]):
     def on_mount(self) -> None:
         self.show(self.view)
 
+    def follows(self, phase: Phase) -> bool:
+        """Whether this screen shows the session in `phase` (else the app opens another)."""
+        return phase is self.phase
+
     def show(self, view: SessionView) -> None:
         self.view = view
-        self.query_one(PhaseHeader).show(view.session)
+        here = None if self.facilitating else len(view.present)
+        self.query_one(PhaseHeader).show(view.session, here)
+        for bar in self.query(PresenceBar):
+            bar.show(view)
         self.show_body(view)
 
     def show_body(self, view: SessionView) -> None:
         raise NotImplementedError
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.facilitating or action not in self.FACILITATOR_ONLY
 
     def act(
         self,
@@ -69,4 +113,5 @@ class PhaseScreen(Screen[None]):
         self.therapy.act(change, done, failed)
 
     def action_move(self, where: str) -> None:
-        self.act(lambda sessions, code: sessions.set_phase(code, where))
+        viewer = self.therapy.viewer
+        self.act(lambda sessions, code: sessions.set_phase(code, where, viewer))

@@ -31,8 +31,9 @@ class CelebrateScreen(PhaseScreen):
     CSS_PATH = "celebrate.tcss"
     HELP = (
         "Ring the bell: each side names wins it shared with the other and appreciates what "
-        "the other side did for it. Pick a side's column (left and right) and press w for a "
-        "win or p for an appreciation; i shows another prompt to get people talking. Wins "
+        "the other side did for it. Press w for a win or p for an appreciation: a participant "
+        "adds for their own side, the facilitator for the side of the column picked with left "
+        "and right. The facilitator's i shows another prompt to get people talking. Wins "
         "count towards the pair's relationship status at close."
     )
     BINDINGS = [
@@ -42,6 +43,7 @@ class CelebrateScreen(PhaseScreen):
         Binding("left", "column(-1)", "Side ←", show=False),
         Binding("right", "column(1)", "Side →", show=False),
     ]
+    FACILITATOR_ONLY = PhaseScreen.FACILITATOR_ONLY | {"prompt"}
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="celebrate-prompt")
@@ -51,7 +53,17 @@ class CelebrateScreen(PhaseScreen):
                     yield Static(id=f"{column_id(index)}-title", classes="column-title")
                     yield CardList(id=column_id(index), empty="nothing yet: press w or p")
 
+    def on_mount(self) -> None:
+        self._focus_own_side()
+
+    def _focus_own_side(self) -> None:
+        """A participant adds for their side: its column is where their cards appear."""
+        me = self.me
+        if me is not None and me.side in self.view.session.sides:
+            self.query_one(f"#{column_id(self.view.session.sides.index(me.side))}").focus()
+
     def show_body(self, view: SessionView) -> None:
+        me = self.me
         prompts = view.prompts.celebrate
         self.query_one("#celebrate-prompt", Static).update(
             inert(prompts[view.session.icebreaker % len(prompts)])
@@ -62,6 +74,8 @@ class CelebrateScreen(PhaseScreen):
             summary = f"  {plural(counts['win'], 'win')} · "
             summary += plural(counts["appreciation"], "appreciation")
             title = Content.assemble(inert(side).stylize("bold"), (summary, "$text-muted"))
+            if me is not None and side == me.side:
+                title = Content.assemble(title, ("  · your side", "bold $accent"))
             self.query_one(f"#{column_id(index)}-title", Static).update(title)
             self.query_one(f"#{column_id(index)}", CardList).show(
                 (str(win.id), win_card(win)) for win in wins
@@ -80,11 +94,8 @@ class CelebrateScreen(PhaseScreen):
 
     def _side_of_new_cards(self) -> str:
         """A participant always adds for their own side (the service insists)."""
-        viewer = self.therapy.viewer
-        for participant in self.view.board.participants:
-            if not viewer.is_facilitator and participant.id == viewer.participant:
-                return participant.side
-        return self.view.session.sides[self.focused_index]
+        me = self.me
+        return me.side if me is not None else self.view.session.sides[self.focused_index]
 
     def action_add(self, kind: str) -> None:
         side = self._side_of_new_cards()
@@ -93,6 +104,7 @@ class CelebrateScreen(PhaseScreen):
         def add(text: str | None) -> None:
             if text is not None:
                 self.act(lambda s, code: s.add_win(code, side, text, kind, actor=viewer))
+                self._focus_own_side()
 
         title = f"A win from {side}" if kind == "win" else f"An appreciation from {side}"
         self.app.push_screen(

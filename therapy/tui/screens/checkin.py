@@ -1,27 +1,43 @@
-"""Check-in: an icebreaker, and last time's open action items: done, carried over, dropped."""
+"""Check-in: an icebreaker, who is here, and last time's open action items: done, carried
+over, dropped."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import Static
 
-from therapy.model import ActionStatus, Phase
+from therapy.model import ActionStatus, Participant, Phase
+from therapy.text import plural
 from therapy.tui.screens.base import PhaseScreen
 from therapy.tui.view import SessionView
 from therapy.tui.widgets.cards import CardList, card, inert
+from therapy.tui.widgets.presence import person_name
 
 OUTCOMES = {"done": "done", "carried": "carried over", "dropped": "dropped"}
+MUTED = "$text-muted"
+
+
+def person_card(person: Participant, present: bool, me: bool) -> Content:
+    """'Alex · Sales' and '● here' or '○ away'."""
+    name = inert(person_name(person)).stylize("bold")
+    if me:
+        name = Content.assemble(name, (" (you)", MUTED))
+    state = ("● here", "$success") if present else ("○ away", MUTED)
+    return Content.assemble(name, (" · ", MUTED), inert(person.side).stylize(MUTED), "\n", state)
 
 
 class CheckInScreen(PhaseScreen):
     phase = Phase.CHECK_IN
     CSS_PATH = "checkin.tcss"
     HELP = (
-        "Warm up with the icebreaker (i for another), then go through the open action items "
-        "this pair agreed in earlier sessions: mark each done, carried over (it comes into "
-        "this session as a new action item) or dropped. Complaints can already be logged from "
-        "the shell (therapy add, therapy import) before the meeting."
+        "Warm up with the icebreaker, and see who is here. The facilitator then goes through "
+        "the open action items this pair agreed in earlier sessions: each is marked done, "
+        "carried over (it comes into this session as a new action item) or dropped, and i "
+        "shows another icebreaker. Complaints can already be logged from the shell (therapy "
+        "add, therapy import) before the meeting."
     )
     BINDINGS = [
         Binding("i", "icebreaker", "Another icebreaker"),
@@ -29,13 +45,23 @@ class CheckInScreen(PhaseScreen):
         Binding("c", "review('carried')", "Carried over"),
         Binding("x", "review('dropped')", "Dropped"),
     ]
+    FACILITATOR_ONLY = PhaseScreen.FACILITATOR_ONLY | {"icebreaker", "review"}
 
     def compose_body(self) -> ComposeResult:
         yield Static("Icebreaker", classes="section-title")
         yield Static(id="icebreaker")
-        yield Static(id="earlier-title", classes="section-title")
-        yield CardList(id="earlier", empty="no earlier action items for this pair")
+        with Horizontal(id="check-in-columns"):
+            with Vertical(id="people-column"):
+                yield Static(id="people-title", classes="section-title")
+                yield CardList(id="people", empty="nobody has joined yet")
+            with Vertical(id="earlier-column"):
+                yield Static(id="earlier-title", classes="section-title")
+                yield CardList(id="earlier", empty="no earlier action items for this pair")
         yield Static(id="waiting", classes="muted")
+
+    def on_mount(self) -> None:
+        if self.facilitating:
+            self.query_one("#earlier", CardList).focus()  # the review is the facilitator's work
 
     def show_body(self, view: SessionView) -> None:
         session = view.session
@@ -43,6 +69,25 @@ class CheckInScreen(PhaseScreen):
         self.query_one("#icebreaker", Static).update(
             inert(icebreakers[session.icebreaker % len(icebreakers)])
         )
+        self._show_people(view)
+        self._show_earlier(view)
+        logged = plural(len(view.board.complaints) + sum(view.board.hidden.values()), "complaint")
+        if self.facilitating:
+            next_step = "ctrl+n (or ctrl+→) moves on to vent"
+        else:
+            next_step = "the facilitator moves the session on to vent"
+        self.query_one("#waiting", Static).update(f"{logged} logged so far · {next_step}")
+
+    def _show_people(self, view: SessionView) -> None:
+        people = view.board.participants
+        here = sum(1 for person in people if person.id in view.present)
+        self.query_one("#people-title", Static).update(f"Who is here ({here} of {len(people)})")
+        me = self.therapy.viewer.participant
+        self.query_one("#people", CardList).show(
+            (str(p.id), person_card(p, p.id in view.present, p.id == me)) for p in people
+        )
+
+    def _show_earlier(self, view: SessionView) -> None:
         open_count = sum(1 for e in view.earlier if e.item.status is ActionStatus.OPEN)
         self.query_one("#earlier-title", Static).update(
             f"Earlier action items of this pair ({open_count} open)"
@@ -50,9 +95,9 @@ class CheckInScreen(PhaseScreen):
         cards = []
         for earlier in view.earlier:
             item = earlier.item
-            status = "open: D done · c carried over · x dropped"
-            if item.status is not ActionStatus.OPEN:
-                status = OUTCOMES.get(item.status.value, item.status.value)
+            status = OUTCOMES.get(item.status.value, item.status.value)
+            if item.status is ActionStatus.OPEN and self.facilitating:
+                status = "open: D done · c carried over · x dropped"
             cards.append(
                 (
                     earlier.ref,
@@ -65,22 +110,17 @@ class CheckInScreen(PhaseScreen):
                 )
             )
         self.query_one("#earlier", CardList).show(cards)
-        people = len(view.board.participants)
-        logged = len(view.board.complaints)
-        self.query_one("#waiting", Static).update(
-            f"{people} participant{'s' if people != 1 else ''} joined · "
-            f"{logged} complaint{'s' if logged != 1 else ''} logged so far · "
-            "ctrl+n (or ctrl+→) moves on to vent"
-        )
 
     def action_icebreaker(self) -> None:
-        self.act(lambda s, code: s.next_icebreaker(code))
+        viewer = self.therapy.viewer
+        self.act(lambda s, code: s.next_icebreaker(code, viewer))
 
     def action_review(self, outcome: str) -> None:
         ref = self.query_one("#earlier", CardList).selected_key
         if ref is None:
             return
+        viewer = self.therapy.viewer
         self.act(
-            lambda s, code: s.review(code, ref, outcome),
+            lambda s, code: s.review(code, ref, outcome, viewer),
             done=f"{ref}: {OUTCOMES[outcome]}",
         )

@@ -45,14 +45,15 @@ class CloseScreen(PhaseScreen):
         "Where the pair stands, measured rather than guessed: appreciation (wins against "
         "complaints), balance (both sides heard), coverage (top-voted items with an owned, "
         "dated action item) and follow-through (earlier action items done). Below is the "
-        "action plan exactly as it will be exported: x writes it to a Markdown file (you "
-        "are asked where), c copies it to the clipboard (OSC 52, works over SSH and tmux). "
-        "Links in the plan are never opened."
+        "action plan exactly as it will be exported: c copies it to the clipboard (OSC 52, "
+        "works over SSH and tmux), and on the facilitator's screen x writes it to a Markdown "
+        "file (you are asked where). Links in the plan are never opened."
     )
     BINDINGS = [
         Binding("x", "export", "Export plan"),
         Binding("c", "copy", "Copy plan"),
     ]
+    FACILITATOR_ONLY = PhaseScreen.FACILITATOR_ONLY | {"export"}
 
     def __init__(self, view: SessionView) -> None:
         super().__init__(view)
@@ -68,10 +69,8 @@ class CloseScreen(PhaseScreen):
                 yield Static(id=f"signal-{index}-value")
                 yield Static(id=f"signal-{index}-reason", classes="muted")
         with Vertical(id="plan-box"):
-            yield Static(
-                "Action plan preview · x export · c copy to the clipboard",
-                classes="column-title",
-            )
+            keys = "x export · c copy" if self.facilitating else "c copy"
+            yield Static(f"Action plan preview · {keys} to the clipboard", classes="column-title")
             with VerticalScroll(id="plan-scroll"):
                 yield Markdown(id="plan", open_links=False)
 

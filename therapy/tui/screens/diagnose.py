@@ -25,7 +25,7 @@ NAME_WIDTH = 24
 # The colour of each lane's bar in the chart, in lane order (Unsorted first).
 LANE_STYLES = ("$text-muted", "$primary", "$warning", "$success", "$secondary", "$error")
 NO_SUGGESTION = Suggestion(None, 0.0, ())
-SORTING = {"cause", "accept", "accept_all", "merge", "split", "cancel_merge"}
+SORTING = frozenset({"cause", "accept", "accept_all", "merge", "split", "cancel_merge"})
 
 
 def item_suggestion(item: Item, suggestions: dict[int, Suggestion]) -> Suggestion:
@@ -101,13 +101,14 @@ class DiagnoseScreen(PhaseScreen):
     CSS_PATH = "diagnose.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # 2x2 lanes below 100 columns
     HELP = (
-        "Every card is revealed now. Sort each complaint into the lane of its root cause: "
-        "the number keys move the highlighted card (with its whole group) to that lane, and 0 "
-        "back to Unsorted. Each card says which cause the app suggests and the words that "
-        "decided it: enter, s or a click accepts that suggestion, A accepts it for every "
-        "unsorted card. Two cards that say the same thing become one: press m on the first, "
-        "then m on the card to merge it into (escape cancels); u splits a complaint out of "
-        "its group again. ←/→ move between lanes; the bars count the complaints per lane."
+        "Every card is revealed now. The facilitator sorts each complaint into the lane of "
+        "its root cause while participants watch: the number keys move the highlighted card "
+        "(with its whole group) to that lane, and 0 back to Unsorted. Each card says which "
+        "cause the app suggests and the words that decided it: enter, s or a click accepts "
+        "that suggestion, A accepts it for every unsorted card. Two cards that say the same "
+        "thing become one: press m on the first, then m on the card to merge it into (escape "
+        "cancels); u splits a complaint out of its group again. ←/→ move between lanes; the "
+        "bars count the complaints per lane."
     )
     BINDINGS = [
         # The prompts ship three causes; a folder with more gets keys up to 9 (see lane titles).
@@ -122,6 +123,8 @@ class DiagnoseScreen(PhaseScreen):
         Binding("left", "lane(-1)", "Lane ←", show=False),
         Binding("right", "lane(1)", "Lane →", show=False),
     ]
+    # Participants watch the facilitator sort.
+    FACILITATOR_ONLY = PhaseScreen.FACILITATOR_ONLY | SORTING
 
     def __init__(self, view: SessionView) -> None:
         super().__init__(view)
@@ -134,7 +137,9 @@ class DiagnoseScreen(PhaseScreen):
         yield Static(id="notice")
         with Grid(id="lanes"):
             for lane in range(len(self.lanes)):
-                empty = "nothing left to sort" if lane == 0 else f"press {lane} to move a card here"
+                empty = "nothing left to sort" if lane == 0 else "nothing here yet"
+                if lane and self.facilitating:
+                    empty = f"press {lane} to move a card here"
                 yield CardList(id=f"lane-{lane}", classes="lane", empty=empty)
 
     def show_body(self, view: SessionView) -> None:
@@ -170,9 +175,10 @@ class DiagnoseScreen(PhaseScreen):
         else:
             board = self.view.board
             unsorted = sum(1 for c in board.complaints if c.cause is None)
+            doing = "enter accepts a suggestion" if self.facilitating else "the facilitator sorts"
             notice = Content(
                 f"{plural(len(board.complaints), 'complaint')}, {unsorted} unsorted · "
-                f"{plural(len(board.groups), 'group')} · enter accepts a suggestion"
+                f"{plural(len(board.groups), 'group')} · {doing}"
             ).stylize(MUTED)
         self.query_one("#notice", Static).update(notice)
 
@@ -182,11 +188,9 @@ class DiagnoseScreen(PhaseScreen):
         return self.items.get(key) if key else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in SORTING and not self.therapy.viewer.is_facilitator:
-            return False  # participants watch the facilitator sort
-        if action == "cancel_merge":
-            return self.merging is not None
-        return True
+        if action == "cancel_merge" and self.merging is None:
+            return False
+        return super().check_action(action, parameters)
 
     def action_cause(self, lane: int) -> None:
         item = self._selected()
@@ -256,5 +260,5 @@ class DiagnoseScreen(PhaseScreen):
 
     @on(CardList.Picked)
     def _picked(self, event: CardList.Picked) -> None:
-        if self.therapy.viewer.is_facilitator:
+        if self.facilitating:
             self.action_accept(event.key)

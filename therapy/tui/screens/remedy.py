@@ -10,19 +10,22 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.timer import Timer
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 
 from therapy import service
-from therapy.model import ActionItem, ActionStatus, Item, Phase
+from therapy.model import ActionItem, ActionStatus, Board, Item, Phase
 from therapy.prompts import Prompts
 from therapy.text import plural
 from therapy.tui.screens.base import PhaseScreen
 from therapy.tui.view import SessionView
-from therapy.tui.widgets.cards import CardList, card, inert
+from therapy.tui.widgets.cards import CardList, card, inert, item_texts
 from therapy.tui.widgets.prompt import TextInput
 
 DUE_IN_DAYS = 14
+DISCUSS_AFTER = 0.3  # seconds the highlight rests on an item before every screen follows it
 FIELDS = ("what", "owner", "due", "metric")
+MUTED = "$text-muted"
 
 
 def default_due() -> str:
@@ -30,12 +33,22 @@ def default_due() -> str:
     return (datetime.fromisoformat(service.now()) + timedelta(days=DUE_IN_DAYS)).date().isoformat()
 
 
-def item_card(item: Item, prompts: Prompts, actions: list[ActionItem]) -> Content:
+def discussed_item(board: Board) -> Item | None:
+    """The item on everyone's screen: the one the facilitator picked, else the top-voted."""
+    chosen = board.session.discussing
+    picked = next((item for item in board.items() if item.lead.id == chosen), None)
+    return picked or next(iter(board.top_items(1)), None)
+
+
+def item_card(
+    item: Item, prompts: Prompts, actions: list[ActionItem], on_table: bool = False
+) -> Content:
     texts = [c.text for c in item.complaints]
     text = texts[0] if len(texts) == 1 else "\n".join(f"• {t}" for t in texts)
     linked = sum(1 for a in actions if item.ids & set(a.complaints))
     return card(
         text,
+        "▶ under discussion" if on_table else "",
         plural(item.votes, "vote"),
         prompts.cause_name(item.lead.cause),
         ", ".join(dict.fromkeys(c.side for c in item.complaints)),
@@ -55,24 +68,26 @@ def action_card(action: ActionItem, prompts: Prompts) -> Content:
     )
 
 
-def remedy_text(item: Item | None, prompts: Prompts, chosen: str | None) -> Content:
-    """The remedy and questions of the item's cause; of the form's cause when it has none."""
+def remedy_text(
+    item: Item | None, prompts: Prompts, chosen: str | None = None, facilitating: bool = True
+) -> Content:
+    """The remedy and questions of the item's cause; of the form's cause (`chosen`) when it
+    has none. What to do about a missing item or cause is said to the facilitator only."""
     heading = "bold $accent"
     if item is None:
+        if not facilitating:
+            return Content("No item got a vote: nothing is under discussion.").stylize(MUTED)
         return Content(
             "No item got a vote. Go back to vote (ctrl+b), or agree action items "
             "without linked complaints in the form."
-        ).stylize("$text-muted")
+        ).stylize(MUTED)
     cause = prompts.find_cause(item.lead.cause)
     parts: list[Content | str | tuple[str, str]] = []
     if cause is None:
-        parts.append(
-            (
-                "No cause agreed for this item yet: pick one in the form's Cause field "
-                "(it is saved with the action item).\n\n",
-                "$text-muted",
-            )
-        )
+        missing = "No cause agreed for this item yet"
+        if facilitating:
+            missing += ": pick one in the form's Cause field (it is saved with the action item)"
+        parts.append((f"{missing}.\n\n", MUTED))
         cause = prompts.find_cause(chosen)
         if cause is None:
             return Content.assemble(*parts)
@@ -81,71 +96,101 @@ def remedy_text(item: Item | None, prompts: Prompts, chosen: str | None) -> Cont
     return Content.assemble(*parts)
 
 
+def discussion_text(item: Item | None, prompts: Prompts) -> Content:
+    """For everyone but the facilitator: the item's text(s), then its cause's remedy."""
+    remedy = remedy_text(item, prompts, facilitating=False)
+    if item is None:
+        return remedy
+    return Content.assemble(item_texts(item).stylize("bold"), "\n\n", remedy)
+
+
 class RemedyScreen(PhaseScreen):
     phase = Phase.REMEDY
     CSS_PATH = "remedy.tcss"
     HELP = (
-        "Work through the top-voted items one at a time: up and down pick the item under "
-        "discussion, and its cause's remedy and questions show beside it. Agree an action "
-        "item for it in the form: what will be done, one owner, a due date (YYYY-MM-DD) and "
-        "a metric that will show it worked; the item's complaints are linked to it. n (or "
-        "enter on an item) jumps to the form, tab moves between fields, enter or ctrl+s adds "
-        "the action item. On the list of agreed actions, x drops an action item (or reopens "
-        "a dropped one)."
+        "Work through the top-voted items one at a time, with their cause's remedy and "
+        "questions. The facilitator picks the item under discussion with up and down (every "
+        "screen follows) and agrees an action item for it in the form: what will be done, one "
+        "owner, a due date (YYYY-MM-DD) and a metric that will show it worked; the item's "
+        "complaints are linked to it. n (or enter on an item) jumps to the form, tab moves "
+        "between fields, enter or ctrl+s adds the action item. On the list of agreed actions, "
+        "x drops an action item (or reopens a dropped one)."
     )
     BINDINGS = [
         Binding("n", "form", "New action"),
         Binding("ctrl+s", "add", "Add action"),
         Binding("x", "drop", "Drop/reopen"),
     ]
+    FACILITATOR_ONLY = PhaseScreen.FACILITATOR_ONLY | {"form", "add", "drop"}
 
     def __init__(self, view: SessionView) -> None:
         super().__init__(view)
         self.discussed: str | None = None  # the item whose cause prefilled the form
+        self.highlighted: str | None = None  # the item the facilitator's highlight rests on
+        self.discuss_timer: Timer | None = None
 
     def compose_body(self) -> ComposeResult:
-        causes = [(inert(cause.name), cause.key) for cause in self.view.prompts.causes]
         with Horizontal(classes="columns"):
             with Vertical(id="agenda", classes="column"):
                 yield Static(id="items-title", classes="column-title")
-                yield CardList(id="items", empty="no votes yet: go back to vote (ctrl+b)")
+                items = CardList(
+                    id="items", empty=self._empty("no votes yet", "go back to vote (ctrl+b)")
+                )
+                items.can_focus = self.facilitating  # for the others it follows the facilitator
+                yield items
             with Vertical(id="discussion", classes="column"):
                 yield Static(id="discussion-title", classes="column-title")
                 with VerticalScroll(id="remedy-scroll"):
                     yield Static(id="remedy")
-                with Vertical(id="action-form"):
-                    with Horizontal(classes="form-row"):
-                        yield Label("What", classes="form-label")
-                        yield TextInput(placeholder="what will be done", id="what", compact=True)
-                    with Horizontal(classes="form-row"):
-                        yield Label("Owner", classes="form-label")
-                        yield TextInput(placeholder="one name", id="owner", compact=True)
-                        yield Label("Due", classes="form-label short")
-                        yield TextInput(
-                            default_due(), placeholder="YYYY-MM-DD", id="due", compact=True
-                        )
-                    with Horizontal(classes="form-row"):
-                        yield Label("Metric", classes="form-label")
-                        yield TextInput(
-                            placeholder="how we will know it worked", id="metric", compact=True
-                        )
-                    with Horizontal(classes="form-row"):
-                        yield Label("Cause", classes="form-label")
-                        yield Select[str](causes, prompt="no cause", id="cause", compact=True)
-                    with Horizontal(classes="form-row buttons"):
-                        yield Button("Add action", id="add", variant="primary", compact=True)
-                        yield Label("enter or ctrl+s", classes="hint")
-                    yield Label(id="form-error")
+                if self.facilitating:
+                    yield from self.compose_form()
         yield Static(id="actions-title", classes="column-title")
-        yield CardList(id="actions", empty="no action items yet: fill in the form above")
+        yield CardList(
+            id="actions", empty=self._empty("no action items yet", "fill in the form above")
+        )
+
+    def _empty(self, what: str, to_do: str) -> str:
+        """What an empty list says: what to do about it, to the one who can."""
+        return f"{what}: {to_do}" if self.facilitating else what
+
+    def compose_form(self) -> ComposeResult:
+        causes = [(inert(cause.name), cause.key) for cause in self.view.prompts.causes]
+        with Vertical(id="action-form"):
+            with Horizontal(classes="form-row"):
+                yield Label("What", classes="form-label")
+                yield TextInput(placeholder="what will be done", id="what", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("Owner", classes="form-label")
+                yield TextInput(placeholder="one name", id="owner", compact=True)
+                yield Label("Due", classes="form-label short")
+                yield TextInput(default_due(), placeholder="YYYY-MM-DD", id="due", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("Metric", classes="form-label")
+                yield TextInput(placeholder="how we will know it worked", id="metric", compact=True)
+            with Horizontal(classes="form-row"):
+                yield Label("Cause", classes="form-label")
+                yield Select[str](causes, prompt="no cause", id="cause", compact=True)
+            with Horizontal(classes="form-row buttons"):
+                yield Button("Add action", id="add", variant="primary", compact=True)
+                yield Label("enter or ctrl+s", classes="hint")
+            yield Label(id="form-error")
 
     def show_body(self, view: SessionView) -> None:
         prompts, actions = view.prompts, view.board.action_items
         voted = [item for item in view.board.items() if item.votes > 0]
+        on_table = discussed_item(view.board)
+        table_key = on_table.key if on_table else None
         self.query_one("#items-title", Static).update(f"Top-voted items ({len(voted)})")
-        self.query_one("#items", CardList).show(
-            (item.key, item_card(item, prompts, actions)) for item in voted
+        items = self.query_one("#items", CardList)
+        items.show(
+            (item.key, item_card(item, prompts, actions, item.key == table_key)) for item in voted
         )
+        keys = [item.key for item in voted]
+        if not self.facilitating or self.highlighted is None:
+            # participants follow the table; the facilitator starts where everyone else is
+            if table_key in keys:
+                items.highlighted = keys.index(table_key)
+            self.highlighted = items.selected_key
         self.query_one("#actions-title", Static).update(f"Agreed actions ({len(actions)})")
         self.query_one("#actions", CardList).show(
             (str(action.id), action_card(action, prompts)) for action in actions
@@ -153,29 +198,52 @@ class RemedyScreen(PhaseScreen):
         self._show_discussion()
 
     def _discussed_item(self) -> Item | None:
+        """The facilitator's highlighted item; for everyone else, the one on the table."""
+        if not self.facilitating:
+            return discussed_item(self.view.board)
         key = self.query_one("#items", CardList).selected_key
         return next((i for i in self.view.board.items() if i.key == key), None)
 
     def _show_discussion(self) -> None:
         item = self._discussed_item()
+        title: Content = Content("Under discussion")
+        if item is not None:
+            name = self.view.prompts.cause_name(item.lead.cause)
+            title = Content.assemble("Under discussion: ", inert(name))
+        self.query_one("#discussion-title", Static).update(title)
+        remedy = self.query_one("#remedy", Static)
+        if not self.facilitating:
+            remedy.update(discussion_text(item, self.view.prompts))
+            return
         select: Select[str] = self.query_one("#cause", Select)
         key = item.key if item else None
         if key != self.discussed:  # a new item: its cause prefills the form, once
             self.discussed = key
             cause = self.view.prompts.find_cause(item.lead.cause if item else None)
             select.value = cause.key if cause else Select.NULL
-        title: Content = Content("Under discussion")
-        if item is not None:
-            name = self.view.prompts.cause_name(item.lead.cause)
-            title = Content.assemble("Under discussion: ", inert(name))
-        self.query_one("#discussion-title", Static).update(title)
-        self.query_one("#remedy", Static).update(
-            remedy_text(item, self.view.prompts, select.selection)
-        )
+        remedy.update(remedy_text(item, self.view.prompts, select.selection))
 
     @on(OptionList.OptionHighlighted, "#items")
+    def _item_highlighted(self) -> None:
+        key = self.query_one("#items", CardList).selected_key
+        if self.facilitating and key != self.highlighted:
+            # Moved by the facilitator, not put back by a refresh: once the highlight
+            # settles, the item goes on every screen.
+            self.highlighted = key
+            if self.discuss_timer is not None:
+                self.discuss_timer.stop()
+            self.discuss_timer = self.set_timer(DISCUSS_AFTER, self._discuss)
+        self._show_discussion()
+
+    def _discuss(self) -> None:
+        item = self._discussed_item()
+        if item is None or item.lead.id == self.view.session.discussing:
+            return
+        lead, viewer = item.lead.id, self.therapy.viewer
+        self.act(lambda s, code: s.discuss(code, lead, viewer))
+
     @on(Select.Changed, "#cause")
-    def _discussion_changed(self) -> None:
+    def _cause_changed(self) -> None:
         self._show_discussion()
 
     @on(Input.Submitted, "#action-form Input")
@@ -185,7 +253,8 @@ class RemedyScreen(PhaseScreen):
 
     @on(CardList.Picked, "#items")
     def _picked(self) -> None:
-        self.action_form()
+        if self.facilitating:
+            self.action_form()
 
     def action_form(self) -> None:
         self.query_one("#what", Input).focus()

@@ -7,9 +7,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import Static
+from textual.widgets import OptionList, Static
 
-from therapy.model import Phase
+from therapy.model import Complaint, Participant, Phase
 from therapy.text import plural
 from therapy.tui.screens.base import PhaseScreen
 from therapy.tui.view import SessionView
@@ -21,14 +21,22 @@ def side_id(index: int) -> str:
     return f"side-{index}"
 
 
+def complaint_card(complaint: Complaint, me: Participant | None) -> Content:
+    """The text, its number and author, and whether it is the participant's own."""
+    yours = "yours" if me is not None and complaint.participant == me.id else ""
+    return card(complaint.text, f"#{complaint.id}", complaint.author or "", yours)
+
+
 class VentScreen(PhaseScreen):
     phase = Phase.VENT
     CSS_PATH = "vent.tcss"
     HELP = (
-        "Each side logs what bothers it about the other, one complaint per card. Pick a "
-        "column and press a to add a card for that side; its starter complaints are offered "
-        "to begin from. Participants do not see the other sides' cards until diagnose; the "
-        "facilitator sees every card, to screen them before the reveal."
+        "Each side logs what bothers it about the other, one complaint per card: press a to "
+        "add one; the side's starter complaints are offered to begin from. A participant "
+        "always adds for their own side and can edit (e or enter) or delete (d) only their "
+        "own cards; the facilitator picks the column of the side to add for and can change "
+        "any card. Participants do not see the other sides' cards until diagnose, only how "
+        "many there are; the facilitator sees every card, to screen them before the reveal."
     )
     BINDINGS = [
         Binding("a", "add", "Add complaint"),
@@ -45,17 +53,30 @@ class VentScreen(PhaseScreen):
                     yield Static(inert(side), classes="column-title", id=f"{side_id(index)}-title")
                     yield CardList(id=side_id(index), empty="no complaints yet: press a")
 
+    def on_mount(self) -> None:
+        self._focus_own_side()
+
+    def _focus_own_side(self) -> None:
+        """A participant's cards are in their side's column: that is where they work."""
+        me = self.me
+        if me is not None and me.side in self.view.session.sides:
+            self.query_one(f"#{side_id(self.view.session.sides.index(me.side))}").focus()
+
     def show_body(self, view: SessionView) -> None:
+        me = self.me
         for index, side in enumerate(view.session.sides):
             complaints = [c for c in view.board.complaints if c.side == side]
             hidden = view.board.hidden.get(side, 0)
             count = plural(len(complaints) or hidden, "complaint")
             title = Content.assemble(inert(side).stylize("bold"), (f"  {count}", "$text-muted"))
+            if me is not None and side == me.side:
+                title = Content.assemble(title, ("  · your side", "bold $accent"))
             self.query_one(f"#{side_id(index)}-title", Static).update(title)
-            cards = [(str(c.id), card(c.text, f"#{c.id}", c.author or "")) for c in complaints]
+            cards = [(str(c.id), complaint_card(c, me)) for c in complaints]
             if hidden:
                 cards.append(("hidden", inert(f"{hidden} hidden until the reveal")))
             self.query_one(f"#{side_id(index)}", CardList).show(cards)
+        self.refresh_bindings()  # edit and delete are offered on one's own cards only
 
     @property
     def focused_side(self) -> str:
@@ -65,15 +86,37 @@ class VentScreen(PhaseScreen):
             return sides[int(focused.id.split("-")[1])]
         return sides[0]
 
-    def _selected(self) -> int | None:
+    def _selected(self) -> Complaint | None:
         focused = self.focused
-        if (
-            isinstance(focused, CardList)
-            and focused.selected_key
-            and focused.selected_key.isdigit()
-        ):
-            return int(focused.selected_key)
+        if isinstance(focused, CardList) and (key := focused.selected_key) and key.isdigit():
+            return self.view.board.complaint(int(key))
         return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("edit", "delete") and not self.facilitating:
+            complaint = self._selected()
+            return complaint is not None and self.mine(complaint.participant)
+        return super().check_action(action, parameters)
+
+    def _changeable(self) -> Complaint | None:
+        """The highlighted card, if this viewer may change it (if not, says why)."""
+        complaint = self._selected()
+        if complaint is None or self.mine(complaint.participant):
+            return complaint
+        if complaint.participant is None:
+            why = "was logged by the facilitator: only the facilitator can change it"
+        else:
+            whose = f"{complaint.author}'s" if complaint.author else "someone else's"
+            why = f"is {whose} card: only they or the facilitator can change it"
+        self.app.notify(f"#{complaint.id} {why}.", severity="warning")
+        return None
+
+    @on(OptionList.OptionHighlighted)
+    def _highlighted(self) -> None:
+        self.refresh_bindings()
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
 
     def action_column(self, step: int) -> None:
         sides = self.view.session.sides
@@ -81,11 +124,14 @@ class VentScreen(PhaseScreen):
         self.query_one(f"#{side_id(index)}", CardList).focus()
 
     def action_add(self) -> None:
-        side = self.focused_side
+        me = self.me
+        side = me.side if me is not None else self.focused_side  # the service insists too
+        viewer = self.therapy.viewer
 
         def add(text: str | None) -> None:
             if text is not None:
-                self.act(lambda s, code: s.add_complaint(code, side, text, self.therapy.viewer))
+                self.act(lambda s, code: s.add_complaint(code, side, text, viewer))
+                self._focus_own_side()
 
         self.app.push_screen(
             TextPrompt(
@@ -98,31 +144,28 @@ class VentScreen(PhaseScreen):
         )
 
     def action_edit(self) -> None:
-        complaint_id = self._selected()
-        complaint = self.view.board.complaint(complaint_id) if complaint_id else None
+        complaint = self._changeable()
         if complaint is None:
             return
+        viewer = self.therapy.viewer
 
         def edit(text: str | None) -> None:
             if text is not None:
-                self.act(
-                    lambda s, code: s.edit_complaint(code, complaint.id, text, self.therapy.viewer)
-                )
+                self.act(lambda s, code: s.edit_complaint(code, complaint.id, text, viewer))
 
         self.app.push_screen(TextPrompt(f"Edit complaint #{complaint.id}", complaint.text), edit)
 
     def action_delete(self) -> None:
-        complaint_id = self._selected()
-        if complaint_id is None:
+        complaint = self._changeable()
+        if complaint is None:
             return
+        viewer = self.therapy.viewer
 
         def delete(yes: bool | None) -> None:
             if yes:
-                self.act(
-                    lambda s, code: s.delete_complaint(code, complaint_id, self.therapy.viewer)
-                )
+                self.act(lambda s, code: s.delete_complaint(code, complaint.id, viewer))
 
-        self.app.push_screen(Confirm(f"Delete complaint #{complaint_id}?"), delete)
+        self.app.push_screen(Confirm(f"Delete complaint #{complaint.id}?"), delete)
 
     @on(CardList.Picked)
     def _picked(self, event: CardList.Picked) -> None:

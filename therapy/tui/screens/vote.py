@@ -57,10 +57,10 @@ class VoteScreen(PhaseScreen):
     CSS_PATH = "vote.tcss"
     HELP = (
         "Everyone spends a few dot votes on what the session should work on; a group counts "
-        "as one item. The facilitator spends them for the room: pick a person on the left "
-        "and an item on the right, then + (or = or space) spends one of that person's votes "
-        "on the item and - takes one back. tab, ← and → switch between the two lists. The "
-        "items are sorted by votes; the top ones go on to remedy."
+        "as one item. A participant spends their own: + (or = or space) puts one of their "
+        "votes on the highlighted item and - takes one back. The facilitator spends them for "
+        "the room: pick a person on the left and an item on the right (tab, ← and → switch "
+        "between the two lists). The items are sorted by votes; the top ones go on to remedy."
     )
     BINDINGS = [
         Binding("plus,equals_sign,space", "vote", "Spend a vote", key_display="+"),
@@ -68,6 +68,7 @@ class VoteScreen(PhaseScreen):
         Binding("left", "focus_list('people')", "People", show=False),
         Binding("right", "focus_list('items')", "Items", show=False),
     ]
+    FACILITATOR_ONLY = PhaseScreen.FACILITATOR_ONLY | {"focus_list"}  # the people list
 
     def __init__(self, view: SessionView) -> None:
         super().__init__(view)
@@ -82,6 +83,8 @@ class VoteScreen(PhaseScreen):
     def on_mount(self) -> None:
         self.query_one("#people", CardList).border_title = "People · votes left"
         self.query_one("#items", CardList).border_title = "Complaints and groups · most votes first"
+        if not self.facilitating:
+            self.query_one("#items", CardList).focus()  # the people list is the facilitator's
 
     def show_body(self, view: SessionView) -> None:
         board, budget = view.board, view.session.vote_budget
@@ -89,12 +92,21 @@ class VoteScreen(PhaseScreen):
         left = {person.id: board.votes_left(person.id) for person in people}
         spent = sum(budget - votes for votes in left.values())
         voting = sum(1 for votes in left.values() if votes > 0)
-        self.query_one("#still-voting", Static).update(
-            Content.assemble(
-                (f"{voting} of {len(people)} people still have votes", "bold"),
-                (f" · {spent} of {budget * len(people)} votes spent · {budget} each", MUTED),
-            )
+        room = Content.assemble(
+            (f"{voting} of {len(people)} people still have votes", "bold"),
+            (f" · {spent} of {budget * len(people)} votes spent · {budget} each", MUTED),
         )
+        me = self.me
+        if me is not None:
+            mine = max(left.get(me.id, 0), 0)
+            room = Content.assemble(
+                ("Your votes ", "bold"),
+                ("●" * mine + "○" * (budget - mine), "$accent"),
+                (f" {mine} of {budget} left", "bold"),
+                (" · ", MUTED),
+                room.stylize(MUTED),
+            )
+        self.query_one("#still-voting", Static).update(room)
         self.query_one("#people", CardList).show(
             (str(person.id), person_card(person, left[person.id], budget)) for person in people
         )
@@ -105,6 +117,8 @@ class VoteScreen(PhaseScreen):
         person = self._person()
         voter = next((p for p in board.participants if p.id == person), None)
         voter_name = person_name(voter) if voter else ""
+        if self.me is not None:
+            voter_name = "you"
         items = board.items()
         self.items = {item.key: item for item in items}
         self.query_one("#items", CardList).show(
@@ -131,7 +145,8 @@ class VoteScreen(PhaseScreen):
         person = self._person()
         item = self.items.get(self.query_one("#items", CardList).selected_key or "")
         if person is None or item is None:
-            self.app.notify("Pick a person on the left and an item on the right first.")
+            where = "a person on the left and " if self.facilitating else ""
+            self.app.notify(f"Pick {where}an item on the right first.")
             return None
         return person, item
 
@@ -149,9 +164,11 @@ class VoteScreen(PhaseScreen):
         person, item = ballot
         mine = votes_by(self.view.board, person, item)
         if not mine:
-            voter = next((p for p in self.view.board.participants if p.id == person), None)
-            name = person_name(voter) if voter else "This person"
-            self.app.notify(f"{name} has no vote on {item_ids(item)} to take back.")
+            who = "You have"
+            if self.facilitating:
+                voter = next((p for p in self.view.board.participants if p.id == person), None)
+                who = f"{person_name(voter) if voter else 'This person'} has"
+            self.app.notify(f"{who} no vote on {item_ids(item)} to take back.")
             return
         complaint, viewer = mine[-1], self.therapy.viewer
         self.act(lambda s, code: s.unvote(code, person, complaint, viewer))

@@ -1,5 +1,6 @@
 """The top of every phase screen: the seven phases (current one marked), title, sides,
-and the countdown when the phase has a timebox."""
+how many are here (for participants and the projector), and the countdown when the phase
+has a timebox."""
 
 from __future__ import annotations
 
@@ -52,13 +53,16 @@ class PhaseHeader(Horizontal):
     def on_mount(self) -> None:
         self.set_interval(1, self._tick)
 
-    def show(self, session: Session) -> None:
+    def show(self, session: Session, here: int | None = None) -> None:
+        """`here`: how many participants are connected, when it is to be shown."""
         self.session = session
         title = Content.assemble(
             inert(session.title).stylize("bold"),
             ("  ", ""),
             inert(" × ".join(session.sides)).stylize("$text-muted"),
             ("  " + session.code, "$text-muted"),
+            ("  ·  ", "$text-muted") if here is not None else "",
+            (f"{here} here", "bold $success") if here is not None else "",
         )
         self.query_one("#title", Static).update(title)
         self.query_one("#stepper", Static).update(stepper(session))

@@ -1,0 +1,318 @@
+"""The projector (therapy watch): what the whole room may see of the session, in big,
+readable blocks, following the facilitator through every phase. Read-only: no keys but
+help and quit."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, Vertical
+from textual.content import Content
+from textual.widget import Widget
+from textual.widgets import Digits, Static
+
+from therapy.model import Item, Participant, Phase, Win
+from therapy.text import plural
+from therapy.tui.screens.base import PhaseScreen
+from therapy.tui.screens.celebrate import KINDS, win_card
+from therapy.tui.screens.close import signal_value, standing
+from therapy.tui.screens.diagnose import cause_chart
+from therapy.tui.screens.remedy import action_card, discussed_item, remedy_text
+from therapy.tui.view import SessionView
+from therapy.tui.widgets.cards import inert, item_ids, item_texts
+from therapy.tui.widgets.presence import person_name
+
+MUTED = "$text-muted"
+CARD_GAP = "\n\n"  # a blank line between cards reads better from the back of the room
+
+
+def people_here(people: list[Participant], present: set[int]) -> Content:
+    """'Alex · Sam': the names of those present, or 'nobody yet'."""
+    here = [inert(person_name(person)) for person in people if person.id in present]
+    if not here:
+        return Content.styled("nobody yet", MUTED)
+    return Content(" · ").join(here).stylize("bold")
+
+
+def cards(contents: list[Content], empty: str) -> Content:
+    if not contents:
+        return Content.styled(empty, MUTED)
+    return Content(CARD_GAP).join(contents)
+
+
+def ranked(item: Item, cause: str, top: bool) -> Content:
+    """'4 votes ●●●● · #2 + #3 · cause', then the text(s)."""
+    head = Content.assemble(
+        (plural(item.votes, "vote"), "bold $accent" if top else "bold"),
+        (" " + "●" * min(item.votes, 20), "$accent" if top else MUTED),
+        (f"  {item_ids(item)} · ", MUTED),
+        inert(cause).stylize(MUTED),
+    )
+    return Content.assemble(head, "\n", item_texts(item))
+
+
+def show_actions(column: Static, view: SessionView) -> None:
+    actions = view.board.action_items
+    column.border_title = f"Agreed actions ({len(actions)})"
+    column.update(cards([action_card(a, view.prompts) for a in actions], "no action items yet"))
+
+
+class WatchPane(Vertical):
+    """What the room sees of one phase; `show` is called with every new view."""
+
+    phase: ClassVar[Phase]
+
+    def __init__(self, view: SessionView) -> None:
+        super().__init__(classes=f"pane {self.phase.value}")
+        self.view = view
+
+    def on_mount(self) -> None:
+        self.show(self.view)
+
+    def show(self, view: SessionView) -> None:
+        raise NotImplementedError
+
+
+class CheckInPane(WatchPane):
+    phase = Phase.CHECK_IN
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="icebreaker", classes="banner")
+        with Horizontal(classes="count-row"):
+            yield Digits(id="here", classes="count")
+            yield Static(id="here-label", classes="count-label")
+        yield Static(id="names", classes="names")
+
+    def show(self, view: SessionView) -> None:
+        icebreakers = view.prompts.icebreakers
+        icebreaker = icebreakers[view.session.icebreaker % len(icebreakers)]
+        self.query_one("#icebreaker", Static).update(inert(icebreaker))
+        people = view.board.participants
+        here = sum(1 for person in people if person.id in view.present)
+        self.query_one("#here", Digits).update(str(here))
+        self.query_one("#here-label", Static).update(f"here · {len(people)} joined")
+        self.query_one("#names", Static).update(people_here(people, view.present))
+
+
+class VentPane(WatchPane):
+    phase = Phase.VENT
+
+    def compose(self) -> ComposeResult:
+        yield Static("Cards stay hidden until the reveal: how many each side has", classes="lead")
+        with Horizontal(classes="sides"):
+            for index, side in enumerate(self.view.session.sides):
+                with Vertical(classes="side"):
+                    yield Static(inert(side), classes="side-title")
+                    with Horizontal(classes="count-row"):
+                        yield Digits(id=f"count-{index}", classes="count")
+                        yield Static(id=f"count-{index}-label", classes="count-label")
+                    yield Static(id=f"here-{index}", classes="names")
+
+    def show(self, view: SessionView) -> None:
+        board = view.board
+        for index, side in enumerate(view.session.sides):
+            count = sum(1 for c in board.complaints if c.side == side) + board.hidden.get(side, 0)
+            self.query_one(f"#count-{index}", Digits).update(str(count))
+            label = "complaint" if count == 1 else "complaints"
+            self.query_one(f"#count-{index}-label", Static).update(label)
+            people = [person for person in board.participants if person.side == side]
+            here = Content.assemble(("here: ", MUTED), people_here(people, view.present))
+            self.query_one(f"#here-{index}", Static).update(here)
+
+
+class DiagnosePane(WatchPane):
+    phase = Phase.DIAGNOSE
+
+    def __init__(self, view: SessionView) -> None:
+        super().__init__(view)
+        self.lanes: list[str | None] = [None, *view.prompts.cause_keys]  # Unsorted first
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="chart")
+        with Grid(id="lanes"):
+            for lane in range(len(self.lanes)):
+                yield Static(id=f"lane-{lane}", classes="lane")
+
+    def show(self, view: SessionView) -> None:
+        names = [view.prompts.cause_name(key) for key in self.lanes]
+        lanes: list[list[Content]] = [[] for _ in self.lanes]
+        counts = [0] * len(self.lanes)
+        for item in sorted(view.board.items(), key=lambda item: item.lead.id):
+            cause = item.lead.cause
+            lane = self.lanes.index(cause) if cause in self.lanes else 0
+            sides = " + ".join(dict.fromkeys(c.side for c in item.complaints))
+            meta = inert(f"{item_ids(item)} · {sides}").stylize(MUTED)
+            lanes[lane].append(Content.assemble(item_texts(item), "\n", meta))
+            counts[lane] += len(item.complaints)
+        self.query_one("#chart", Static).update(cause_chart(list(zip(names, counts, strict=True))))
+        for lane, name in enumerate(names):
+            column = self.query_one(f"#lane-{lane}", Static)
+            column.border_title = inert(name)
+            column.border_subtitle = plural(counts[lane], "complaint")
+            column.update(cards(lanes[lane], "none"))
+
+
+class VotePane(WatchPane):
+    phase = Phase.VOTE
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="voting", classes="lead")
+        yield Static(id="ranking")
+
+    def show(self, view: SessionView) -> None:
+        board = view.board
+        people = board.participants
+        voting = sum(1 for person in people if board.votes_left(person.id) > 0)
+        spent = len(board.votes)
+        self.query_one("#voting", Static).update(
+            Content.assemble(
+                (f"{voting} of {len(people)} people still have votes", "bold"),
+                (f" · {plural(spent, 'vote')} cast · the top 3 go on to remedy", MUTED),
+            )
+        )
+        items = board.items()
+        self.query_one("#ranking", Static).update(
+            cards(
+                [
+                    ranked(item, view.prompts.cause_name(item.lead.cause), rank < 3)
+                    for rank, item in enumerate(items)
+                ],
+                "no complaints to vote on",
+            )
+        )
+
+
+class RemedyPane(WatchPane):
+    phase = Phase.REMEDY
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="discussed", classes="banner")
+        with Horizontal(id="remedy-row"):
+            yield Static(id="remedy")
+            yield Static(id="actions")
+
+    def show(self, view: SessionView) -> None:
+        item = discussed_item(view.board)
+        if item is None:
+            discussed = Content.styled("No item got a vote: nothing is under discussion.", MUTED)
+        else:
+            cause = view.prompts.cause_name(item.lead.cause)
+            discussed = Content.assemble(
+                ("Under discussion  ", "$accent"),
+                inert(cause).stylize("$accent"),
+                (f"  {plural(item.votes, 'vote')}", MUTED),
+                "\n",
+                item_texts(item).stylize("bold"),
+            )
+        self.query_one("#discussed", Static).update(discussed)
+        remedy = self.query_one("#remedy", Static)
+        remedy.update(remedy_text(item, view.prompts, facilitating=False) if item else "")
+        actions = view.board.action_items
+        column = self.query_one("#actions", Static)
+        column.border_title = f"Agreed actions ({len(actions)})"
+        column.update(cards([action_card(a, view.prompts) for a in actions], "no action items yet"))
+
+
+class CelebratePane(WatchPane):
+    phase = Phase.CELEBRATE
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="sides"):
+            for index, _side in enumerate(self.view.session.sides):
+                yield Static(id=f"wins-{index}", classes="side wins")
+
+    def show(self, view: SessionView) -> None:
+        for index, side in enumerate(view.session.sides):
+            wins: list[Win] = [win for win in view.board.wins if win.side == side]
+            kinds = [sum(1 for win in wins if win.kind == kind) for kind in KINDS]
+            column = self.query_one(f"#wins-{index}", Static)
+            column.border_title = Content.assemble(
+                inert(side),
+                (f"  {plural(kinds[0], 'win')} · {plural(kinds[1], 'appreciation')}", MUTED),
+            )
+            column.update(cards([win_card(win) for win in wins], "nothing yet"))
+
+
+class ClosePane(WatchPane):
+    phase = Phase.CLOSE
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="standing"):
+            yield Digits(id="score")
+            yield Static(id="status")
+        with Grid(id="signals"):
+            for index, _signal in enumerate(self.view.relationship.signals):
+                yield Static(id=f"signal-{index}-name", classes="signal-name")
+                yield Static(id=f"signal-{index}-value")
+                yield Static(id=f"signal-{index}-reason", classes="muted")
+        yield Static(id="actions")
+
+    def show(self, view: SessionView) -> None:
+        relationship = view.relationship
+        score = relationship.score
+        self.query_one("#score", Digits).update(f"{score:.2f}" if score is not None else "-")
+        self.query_one("#status", Static).update(standing(relationship))
+        for index, signal in enumerate(relationship.signals):  # four, fixed
+            for part, content in (
+                ("name", inert(signal.name)),
+                ("value", signal_value(signal)),
+                ("reason", inert(signal.reason)),
+            ):
+                cell = self.query(f"#signal-{index}-{part}")
+                if cell:
+                    cell.first(Static).update(content)
+        show_actions(self.query_one("#actions", Static), view)
+
+
+PANES: dict[Phase, type[WatchPane]] = {
+    pane.phase: pane
+    for pane in (
+        CheckInPane,
+        VentPane,
+        DiagnosePane,
+        VotePane,
+        RemedyPane,
+        CelebratePane,
+        ClosePane,
+    )
+}
+
+
+class WatchScreen(PhaseScreen):
+    """One screen for every phase: its pane is swapped when the phase changes."""
+
+    CSS_PATH = "watch.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # a window, not a projector
+    HELP = (
+        "The projector's view of the session: what the whole room may see, following the "
+        "facilitator from phase to phase. Cards stay hidden until the reveal at diagnose; "
+        "nothing can be changed from here."
+    )
+
+    def __init__(self, view: SessionView) -> None:
+        super().__init__(view)
+        self.phase = view.phase
+        self.pane: WatchPane = PANES[view.phase](view)
+
+    def compose_body(self) -> ComposeResult:
+        yield self.pane
+
+    def follows(self, phase: Phase) -> bool:
+        return True  # the pane changes with the phase, the screen stays
+
+    def show(self, view: SessionView) -> None:
+        if view.phase is not self.phase:
+            self.remove_class(self.phase.value)
+            self.phase = view.phase
+            self.add_class(view.phase.value)
+        super().show(view)
+
+    def show_body(self, view: SessionView) -> None:
+        if self.pane.phase is view.phase:
+            self.pane.show(view)
+            return
+        old, self.pane = self.pane, PANES[view.phase](view)
+        old.remove()
+        body: Widget = self.query_one("#body")
+        body.mount(self.pane)  # it shows the view once mounted
