@@ -244,3 +244,11 @@ def test_ssh_entry_with_an_unknown_code(data_dir: Path) -> None:
     result = runner.invoke(cli, ["--data-dir", str(data_dir), "ssh", "--name", "Alex"])
     assert result.exit_code == 1
     assert "There is no session NOPE42" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["demo"], ["facilitate", "{code}"], ["join", "{code}"]])
+def test_the_app_needs_a_terminal(run, command: list[str]) -> None:
+    code = new_session(run)
+    result = run(*[part.format(code=code) for part in command], ok=False)
+    assert "The terminal app needs a terminal" in result.stderr
+    assert [s["code"] for s in json.loads(run("list", "--json").stdout)] == [code]

@@ -426,6 +426,8 @@ def demo(config: Config, print_plan: bool) -> None:
     from therapy.demo import build_demo
     from therapy.model import Phase
 
+    if not print_plan:
+        require_terminal()  # before the demo is built, not after
     sessions = config.sessions
     code = build_demo(sessions, until=Phase.CLOSE if print_plan else Phase.CHECK_IN)
     if not print_plan:
@@ -479,6 +481,7 @@ def watch(config: Config, code: str) -> None:
     """A read-only view of a session for a shared screen or projector."""
     from therapy.model import OBSERVER
 
+    config.sessions.session(code)  # a wrong code is told here, in one sentence
     run_app(config, code, viewer=OBSERVER)
 
 
@@ -499,6 +502,16 @@ def run_participant(
         run_app(config, code, joining=(session, name, side), restricted=restricted)
 
 
+def require_terminal() -> None:
+    # Without a terminal the app cannot draw, and nothing would end it when the
+    # connection goes (ssh without -t): say so instead of hanging on.
+    if not sys.stdin.isatty() or not (sys.stdout.isatty() or sys.stderr.isatty()):
+        fail(
+            "The terminal app needs a terminal: over SSH connect with ssh -t; for the plan "
+            "without the app, use therapy export (or therapy demo --print)."
+        )
+
+
 def run_app(
     config: Config,
     code: str | None = None,
@@ -506,6 +519,7 @@ def run_app(
     joining: Joining | None = None,
     restricted: bool = False,
 ) -> None:
+    require_terminal()
     from therapy.tui.app import TherapyApp
     from therapy.tui.view import load_view
 
