@@ -46,6 +46,8 @@ class VentScreen(PhaseScreen):
         Binding("right", "column(1)", "Side →", show=False),
     ]
 
+    offered: bool | None = None  # whether edit/delete show for the highlighted card
+
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="columns"):
             for index, side in enumerate(self.view.session.sides):
@@ -76,7 +78,7 @@ class VentScreen(PhaseScreen):
             if hidden:
                 cards.append(("hidden", inert(f"{hidden} hidden until the reveal")))
             self.query_one(f"#{side_id(index)}", CardList).show(cards)
-        self.refresh_bindings()  # edit and delete are offered on one's own cards only
+        self._offer_changes()
 
     @property
     def focused_side(self) -> str:
@@ -113,10 +115,21 @@ class VentScreen(PhaseScreen):
 
     @on(OptionList.OptionHighlighted)
     def _highlighted(self) -> None:
-        self.refresh_bindings()
+        self._offer_changes()
 
     def on_descendant_focus(self) -> None:
-        self.refresh_bindings()
+        self._offer_changes()
+
+    def _offer_changes(self) -> None:
+        """Edit and delete are offered on one's own cards only; refresh the footer when
+        that flips, not on every change (each refresh rebuilds the footer: slow frames)."""
+        if self.facilitating:
+            return
+        complaint = self._selected()
+        offered = complaint is not None and self.mine(complaint.participant)
+        if offered != self.offered:
+            self.offered = offered
+            self.refresh_bindings()
 
     def action_column(self, step: int) -> None:
         sides = self.view.session.sides

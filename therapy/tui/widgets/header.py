@@ -44,6 +44,7 @@ class PhaseHeader(Horizontal):
     def __init__(self) -> None:
         super().__init__()
         self.session: Session | None = None
+        self.shown: Content | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -69,6 +70,9 @@ class PhaseHeader(Horizontal):
         self._tick()
 
     def _tick(self) -> None:
-        if self.session is not None:
-            remaining = Sessions.remaining(self.session)
-            self.query_one("#timer", Static).update(countdown(remaining))
+        if self.session is None:
+            return
+        shown = countdown(Sessions.remaining(self.session))
+        if shown != self.shown:  # an idle screen sends nothing to the terminal
+            self.shown = shown
+            self.query_one("#timer", Static).update(shown)
