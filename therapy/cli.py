@@ -56,6 +56,10 @@ class TherapyGroup(click.Group):
             raise click.ClickException(str(error)) from None
         except KeyboardInterrupt:
             raise click.Abort() from None
+        except BrokenPipeError:
+            # the reader went away (therapy list | head): nothing more to say to it
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(141) from None
         except Exception as error:
             if _debug(ctx):
                 raise
