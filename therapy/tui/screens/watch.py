@@ -16,12 +16,12 @@ from therapy.model import Item, Participant, Phase, Win
 from therapy.text import plural
 from therapy.tui.screens.base import PhaseScreen
 from therapy.tui.screens.celebrate import KINDS, win_card
-from therapy.tui.screens.close import signal_value, standing
 from therapy.tui.screens.diagnose import cause_chart
 from therapy.tui.screens.remedy import action_card, discussed_item, remedy_text
 from therapy.tui.view import SessionView
 from therapy.tui.widgets.cards import inert, item_ids, item_texts
 from therapy.tui.widgets.presence import person_name
+from therapy.tui.widgets.standing import Standing
 
 MUTED = "$text-muted"
 CARD_GAP = "\n\n"  # a blank line between cards reads better from the back of the room
@@ -238,30 +238,11 @@ class ClosePane(WatchPane):
     phase = Phase.CLOSE
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="standing"):
-            yield Digits(id="score")
-            yield Static(id="status")
-        with Grid(id="signals"):
-            for index, _signal in enumerate(self.view.relationship.signals):
-                yield Static(id=f"signal-{index}-name", classes="signal-name")
-                yield Static(id=f"signal-{index}-value")
-                yield Static(id=f"signal-{index}-reason", classes="muted")
+        yield Standing()
         yield Static(id="actions")
 
     def show(self, view: SessionView) -> None:
-        relationship = view.relationship
-        score = relationship.score
-        self.query_one("#score", Digits).update(f"{score:.2f}" if score is not None else "-")
-        self.query_one("#status", Static).update(standing(relationship))
-        for index, signal in enumerate(relationship.signals):  # four, fixed
-            for part, content in (
-                ("name", inert(signal.name)),
-                ("value", signal_value(signal)),
-                ("reason", inert(signal.reason)),
-            ):
-                cell = self.query(f"#signal-{index}-{part}")
-                if cell:
-                    cell.first(Static).update(content)
+        self.query_one(Standing).show(view.relationship)
         show_actions(self.query_one("#actions", Static), view)
 
 
