@@ -21,93 +21,26 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import (
+    environment,
+    median_imports,
+    p90,
+    parse_importtime,
+    run,
+    therapy_command,
+    total_ms,
+)
+
 GOAL = 3.0
 FORBIDDEN = ("textual", "jinja2")
 IMPORT_RUNS = 5
 TEXT = "They don't give me what I need to succeed!"
-
-
-def p90(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
-
-
-def therapy_command() -> tuple[list[str], str]:
-    """The console script installed beside this interpreter, else python -m therapy.cli."""
-    folder = Path(sys.executable).parent
-    for name in ("therapy", "therapy.exe"):
-        script = folder / name
-        if script.is_file() and os.access(script, os.X_OK):
-            return [str(script)], str(script)
-    return [sys.executable, "-m", "therapy.cli"], f"{Path(sys.executable).name} -m therapy.cli"
-
-
-def environment(pycache: Path | None) -> dict[str, str]:
-    """The caller's environment, minus therapy's variables; with PYCACHE, bytecode is
-    written to and read from that folder (as after any first run of an installed
-    package), without writing __pycache__ folders into the checkout; without it, no
-    bytecode is written, so the project's modules are compiled from source on every run."""
-    env = dict(os.environ)
-    for name in (
-        "THERAPY_DATA_DIR",
-        "THERAPY_PROMPTS",
-        "PYTHONPROFILEIMPORTTIME",
-        "PYTHONPYCACHEPREFIX",
-        "PYTHONDONTWRITEBYTECODE",
-    ):
-        env.pop(name, None)
-    if pycache is None:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-    else:
-        env["PYTHONPYCACHEPREFIX"] = str(pycache)
-    # Lets `python -m therapy.cli` find the package from a checkout that is not installed.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
-def run(argv: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
-    t0 = time.perf_counter()
-    done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr}")
-    return elapsed, done
-
-
-def parse_importtime(stderr: str) -> list[tuple[int, int, str]]:
-    """(self us, cumulative us, indented name) for each `import time:` line."""
-    rows = []
-    for line in stderr.splitlines():
-        match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \| (.*)$", line)
-        if match:
-            rows.append((int(match[1]), int(match[2]), match[3]))
-    return rows
-
-
-def median_imports(traces: list[list[tuple[int, int, str]]]) -> list[tuple[int, int, str]]:
-    """Per module, the median self and cumulative time over several runs (order of the first)."""
-    by_name: dict[str, list[tuple[int, int]]] = {}
-    for trace in traces:
-        for own, cumulative, name in trace:
-            by_name.setdefault(name, []).append((own, cumulative))
-    return [
-        (
-            int(statistics.median(o for o, _ in by_name[name])),
-            int(statistics.median(c for _, c in by_name[name])),
-            name,
-        )
-        for _, _, name in traces[0]
-    ]
 
 
 def main() -> int:
@@ -188,10 +121,9 @@ def main() -> int:
             "a temporary PYTHONPYCACHEPREFIX instead, as a user's install would have .pyc"
         )
 
-    total = sum(cumulative for _, cumulative, name in imports if not name.startswith(" "))
     print(
         f"\ntop 10 imports of `add` by cumulative time (python -X importtime -m therapy.cli, "
-        f"median of {IMPORT_RUNS} runs; {len(imports)} modules, {total / 1e3:.1f} ms in all; "
+        f"median of {IMPORT_RUNS} runs; {len(imports)} modules, {total_ms(imports):.1f} ms in all; "
         "runpy and importlib.util come from -m, not from the console script):"
     )
     print(f"{'cumul ms':>9}{'self ms':>9}  module")

@@ -25,13 +25,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# First: importing common puts the checkout on sys.path for the therapy imports below.
+from common import p90
 
-from therapy import export  # noqa: E402
-from therapy.export import plan_for  # noqa: E402
-from therapy.model import FACILITATOR, Actor, Role  # noqa: E402
-from therapy.service import Sessions  # noqa: E402
-from therapy.store import Store  # noqa: E402
+from therapy import export
+from therapy.export import plan_for
+from therapy.model import FACILITATOR, Actor, Role
+from therapy.service import Sessions
+from therapy.store import Store
 
 GOAL_MS = 100.0
 SIDES = ("Sales", "Marketing")
@@ -63,11 +64,6 @@ DETAILS = (
     " It costs us deals: the Acme renewal slipped because of it, and the team noticed.",
     " We raised it at the QBR and nothing changed; the follow-up owner left the company.",
 )
-
-
-def p90(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
 
 
 def _days(days: int) -> str:

@@ -37,32 +37,36 @@ Reports only; exits 0 unless --strict is given and the goal is missed.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import itertools
 import json
 import os
-import pty
 import re
 import select
 import shutil
-import signal
 import statistics
-import struct
-import subprocess
 import sys
 import tempfile
-import termios
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import (
+    COLUMNS,
+    LINES,
+    environment,
+    median_imports,
+    p90,
+    parse_importtime,
+    run,
+    spawn,
+    stop,
+    therapy_command,
+    total_ms,
+)
+
 GOAL = 1.2
-COLUMNS, LINES = 120, 36
 MARKER = b"Icebreaker"
 FOOTER = b"Quit"  # the Footer's ctrl+q key: Textual fills the Footer a frame or two later
 FRAME_TIMEOUT = 30.0  # seconds to wait for the marker and the Footer before giving up
-QUIT_TIMEOUT = 3.0  # seconds to wait for ctrl+q to end the app before killing it
 IMPORT_RUNS = 9
 TOP_IMPORTS = 12
 
@@ -118,148 +122,41 @@ BARE_IMPORTS = (
 DEMO_IMPORTS = "import therapy.cli, therapy.demo, therapy.tui.app, therapy.tui.screens.checkin"
 
 
-def p90(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
-
-
-def therapy_command() -> tuple[list[str], str]:
-    """The console script installed beside this interpreter, else python -m therapy.cli."""
-    folder = Path(sys.executable).parent
-    for name in ("therapy", "therapy.exe"):
-        script = folder / name
-        if script.is_file() and os.access(script, os.X_OK):
-            return [str(script)], str(script)
-    return [sys.executable, "-m", "therapy.cli"], f"{Path(sys.executable).name} -m therapy.cli"
-
-
-def environment(pycache: Path) -> dict[str, str]:
-    """The caller's environment, minus therapy's and Textual's variables, on a 120x36
-    xterm; bytecode is written to and read from PYCACHE (as after any first run of an
-    installed package) without writing __pycache__ folders into the checkout."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("THERAPY_", "TEXTUAL"))
-        and name
-        not in (
-            "PYTHONPROFILEIMPORTTIME",
-            "PYTHONDONTWRITEBYTECODE",
-            "NO_COLOR",
-            "TMUX",
-            "COLORTERM",
-        )
-    }
-    env["PYTHONPYCACHEPREFIX"] = str(pycache)
-    env["TERM"] = "xterm-256color"
-    env["COLUMNS"], env["LINES"] = str(COLUMNS), str(LINES)
-    # Lets `python -m therapy.cli` find the package from a checkout that is not installed.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
-def _drain(master: int, until: float) -> None:
-    """Read and drop whatever the master has before UNTIL (perf_counter)."""
-    left = until - time.perf_counter()
-    if left > 0 and select.select([master], [], [], left)[0]:
-        with contextlib.suppress(OSError):  # EIO: every slave end is closed
-            os.read(master, 65536)
-
-
 def first_frame(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
     """Seconds from spawning ARGV on a fresh pty until MARKER shows on it, and until the
     Footer's keys (FOOTER) show too; the process is then asked to quit (ctrl+q), killed if
     it does not, and reaped."""
-    master, slave = pty.openpty()
-    size = struct.pack("HHHH", LINES, COLUMNS, 0, 0)
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, size)
-    t0 = time.perf_counter()
-    process = subprocess.Popen(
-        argv,
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        cwd=cwd,
-        start_new_session=True,
-        close_fds=True,
-    )
-    os.close(slave)
+    screen = spawn(" ".join(argv), argv, env, cwd)
     seen = bytearray()
     shown: dict[bytes, float] = {}
     try:
-        deadline = t0 + FRAME_TIMEOUT
+        deadline = screen.started + FRAME_TIMEOUT
         while len(shown) < 2 and time.perf_counter() < deadline:
-            ready, _, _ = select.select([master], [], [], deadline - time.perf_counter())
+            ready, _, _ = select.select([screen.master], [], [], deadline - time.perf_counter())
             if not ready:
                 break
             try:
-                chunk = os.read(master, 65536)
+                chunk = os.read(screen.master, 65536)
             except OSError:
                 chunk = b""
             if not chunk:
                 break  # the process closed the terminal before showing both
-            now = time.perf_counter() - t0
+            now = time.perf_counter() - screen.started
             start = max(0, len(seen) - 16)
             seen += chunk
             for text in (MARKER, FOOTER):
                 if text not in shown and seen.find(text, start) >= 0:
                     shown[text] = now
-        if process.poll() is None:
-            with contextlib.suppress(OSError):
-                os.write(master, b"\x11")  # ctrl+q: quit as a user would
-            # Keep reading, so that a process writing its last frames never blocks on a
-            # full pty buffer while it exits.
-            until = time.perf_counter() + QUIT_TIMEOUT
-            while process.poll() is None and time.perf_counter() < until:
-                _drain(master, min(until, time.perf_counter() + 0.05))
     finally:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        os.close(master)
+        stop([screen])  # ctrl+q: quit as a user would
     if len(shown) < 2:
         tail = re.sub(rb"\x1b\[[0-9;?<>=$]*[A-Za-z~]", b" ", bytes(seen[-3000:]))
         missing = " and ".join(repr(t.decode()) for t in (MARKER, FOOTER) if t not in shown)
         raise SystemExit(
-            f"{' '.join(argv)}: no {missing} within {FRAME_TIMEOUT:g} s "
-            f"(exit {process.returncode}); last output:\n{tail.decode(errors='replace')}"
+            f"{screen.name}: no {missing} within {FRAME_TIMEOUT:g} s "
+            f"(exit {screen.process.returncode}); last output:\n{tail.decode(errors='replace')}"
         )
     return shown[MARKER], shown[FOOTER]
-
-
-def run(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr}")
-    return done
-
-
-def parse_importtime(stderr: str) -> list[tuple[int, int, str]]:
-    """(self us, cumulative us, indented name) for each `import time:` line."""
-    rows = []
-    for line in stderr.splitlines():
-        match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \| (.*)$", line)
-        if match:
-            rows.append((int(match[1]), int(match[2]), match[3]))
-    return rows
-
-
-def median_imports(traces: list[list[tuple[int, int, str]]]) -> list[tuple[int, int, str]]:
-    """Per module, the median self and cumulative time over several runs (order of the first)."""
-    by_name: dict[str, list[tuple[int, int]]] = {}
-    for trace in traces:
-        for own, cumulative, name in trace:
-            by_name.setdefault(name, []).append((own, cumulative))
-    return [
-        (
-            int(statistics.median(o for o, _ in by_name[name])),
-            int(statistics.median(c for _, c in by_name[name])),
-            name,
-        )
-        for _, _, name in traces[0]
-    ]
 
 
 def trace_imports(
@@ -271,13 +168,8 @@ def trace_imports(
     for _ in range(IMPORT_RUNS):
         for code, runs in zip(codes, traces, strict=True):
             argv = [sys.executable, "-X", "importtime", "-c", code]
-            runs.append(parse_importtime(run(argv, env, cwd).stderr))
+            runs.append(parse_importtime(run(argv, env, cwd)[1].stderr))
     return [median_imports(runs) for runs in traces]
-
-
-def total_ms(imports: list[tuple[int, int, str]]) -> float:
-    """Time of the top-level imports (their cumulative time includes the nested ones)."""
-    return sum(cumulative for _, cumulative, name in imports if not name.startswith(" ")) / 1e3
 
 
 def row(label: str, values: list[float], base: float, goal: str) -> str:
@@ -299,7 +191,7 @@ def main() -> int:
     pycache, built = scratch / "pycache", scratch / "built"
     bare_file = scratch / "bare_app.py"
     bare_file.write_text(BARE_APP, encoding="utf-8")
-    env = environment(pycache)
+    env = environment(pycache, terminal=True)
     fresh = itertools.count()
 
     def demo_env() -> dict[str, str]:
@@ -313,7 +205,7 @@ def main() -> int:
         # The session for the facilitate row: what `therapy demo` builds, at check-in.
         built_env = {**env, "THERAPY_DATA_DIR": str(built)}
         first_frame(demo, built_env, scratch)
-        listed = json.loads(run([*command, "list", "--json"], built_env, scratch).stdout)
+        listed = json.loads(run([*command, "list", "--json"], built_env, scratch)[1].stdout)
         code = next(s["code"] for s in listed if s["phase"] == "check-in")
         runs = {
             "bare": lambda: first_frame(bare, env, scratch),

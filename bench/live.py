@@ -45,45 +45,41 @@ Reports only; exits 0 unless --strict is given and a goal is missed.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import os
-import pty
 import random
-import re
-import select
 import shutil
-import signal
 import statistics
-import struct
-import subprocess
 import sys
 import tempfile
-import termios
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# First: importing common puts the checkout on sys.path for the therapy imports below.
+from common import (
+    COLUMNS,
+    LINES,
+    Screen,
+    environment,
+    percentile,
+    pump,
+    spawn,
+    stop,
+    therapy_command,
+)
 
-from therapy.model import Actor, Role  # noqa: E402
-from therapy.service import Sessions  # noqa: E402
-from therapy.store import Store  # noqa: E402
-from therapy.tui.live import POLL_SECONDS  # noqa: E402
-from therapy.tui.view import load_view  # noqa: E402
+from therapy.model import Actor, Role
+from therapy.service import Sessions
+from therapy.store import Store
+from therapy.tui.live import POLL_SECONDS
+from therapy.tui.view import load_view
 
 GOAL_P95 = 0.150
 GOAL_MAX = 0.400
 GOAL_IDLE = 1.0  # % of one core
-COLUMNS, LINES = 120, 36
 SHOW_TIMEOUT = 3.0  # seconds to wait for a marker before counting it as this long
 START_TIMEOUT = 30.0  # seconds to wait for every app's first frame
-QUIT_TIMEOUT = 3.0
 SEED = "Seed card"
-# Escape sequences Textual writes: CSI (colours, cursor moves, modes), OSC, and the rest.
-ANSI = re.compile(rb"\x1b\[[0-9;:?<>=!$ ]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
 BARE_APP = """\
 from textual.app import App, ComposeResult
@@ -102,107 +98,6 @@ class Bare(App[None]):
 if __name__ == "__main__":
     Bare().run()
 """
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def therapy_command() -> tuple[list[str], str]:
-    """The console script installed beside this interpreter, else python -m therapy.cli."""
-    folder = Path(sys.executable).parent
-    for name in ("therapy", "therapy.exe"):
-        script = folder / name
-        if script.is_file() and os.access(script, os.X_OK):
-            return [str(script)], str(script)
-    return [sys.executable, "-m", "therapy.cli"], f"{Path(sys.executable).name} -m therapy.cli"
-
-
-def environment(pycache: Path) -> dict[str, str]:
-    """The caller's environment, minus therapy's and Textual's variables, on a 120x36
-    xterm, with bytecode in PYCACHE."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("THERAPY_", "TEXTUAL"))
-        and name
-        not in (
-            "PYTHONPROFILEIMPORTTIME",
-            "PYTHONDONTWRITEBYTECODE",
-            "NO_COLOR",
-            "TMUX",
-            "COLORTERM",
-        )
-    }
-    env["PYTHONPYCACHEPREFIX"] = str(pycache)
-    env["TERM"] = "xterm-256color"
-    env["COLUMNS"], env["LINES"] = str(COLUMNS), str(LINES)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
-@dataclass
-class Screen:
-    """One app on its own pty; `fresh` holds what it wrote since the last mark()."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    master: int
-    fresh: bytearray = field(default_factory=bytearray)
-    closed: bool = False
-
-    def mark(self) -> None:
-        self.fresh.clear()
-
-    def shows(self, text: bytes) -> bool:
-        return text in ANSI.sub(b"", bytes(self.fresh))
-
-    def tail(self) -> str:
-        return ANSI.sub(b" ", bytes(self.fresh[-3000:])).decode(errors="replace")
-
-
-def spawn(name: str, argv: list[str], env: dict[str, str], cwd: Path) -> Screen:
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
-    process = subprocess.Popen(
-        argv,
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        cwd=cwd,
-        start_new_session=True,
-        close_fds=True,
-    )
-    os.close(slave)
-    return Screen(name, process, master)
-
-
-def pump(screens: list[Screen], until: float) -> list[tuple[Screen, float]]:
-    """Read whatever the masters have, waiting until UNTIL (monotonic) at most for some;
-    the screens that got bytes, each with the time they were read."""
-    live = [s for s in screens if not s.closed]
-    left = until - time.monotonic()
-    if not live:
-        time.sleep(max(0.0, left))
-        return []
-    ready, _, _ = select.select([s.master for s in live], [], [], max(0.0, left))
-    now = time.monotonic()
-    got = []
-    for screen in live:
-        if screen.master not in ready:
-            continue
-        try:
-            chunk = os.read(screen.master, 65536)
-        except OSError:  # EIO: the app closed its terminal
-            chunk = b""
-        if not chunk:
-            screen.closed = True
-            continue
-        screen.fresh += chunk
-        got.append((screen, now))
-    return got
 
 
 def drain(screens: list[Screen], seconds: float) -> None:
@@ -236,24 +131,6 @@ def machine_ticks() -> int:
     """Busy time of all cores (everything but idle and iowait), in clock ticks."""
     fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
     return sum(fields) - fields[3] - fields[4]
-
-
-def stop(screens: list[Screen]) -> None:
-    """ctrl+q to each app, reading on until they have quit; kill what has not; reap all."""
-    for screen in screens:
-        if screen.process.poll() is None:
-            with contextlib.suppress(OSError):
-                os.write(screen.master, b"\x11")
-    until = time.monotonic() + QUIT_TIMEOUT
-    while any(s.process.poll() is None for s in screens) and time.monotonic() < until:
-        pump(screens, min(until, time.monotonic() + 0.05))
-    for screen in screens:
-        if screen.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(screen.process.pid, signal.SIGKILL)
-        screen.process.wait()
-        with contextlib.suppress(OSError):
-            os.close(screen.master)
 
 
 def median_time(action: Callable[[], object], runs: int = 30) -> float:
@@ -294,7 +171,7 @@ def main() -> int:
     data, pycache = scratch / "data", scratch / "pycache"
     bare_file = scratch / "bare_app.py"
     bare_file.write_text(BARE_APP, encoding="utf-8")
-    env = environment(pycache)
+    env = environment(pycache, terminal=True)
     apps: list[Screen] = []
     bare: Screen | None = None
     latency: dict[str, list[float]] = {}
@@ -333,12 +210,12 @@ def main() -> int:
             marker = f"ZQ{n:03d}X"
             for screen in everyone:
                 screen.mark()
-            before = time.monotonic()
+            asked = time.monotonic()
             complaint = sessions.add_complaint(
                 code, "Sales", f"{marker} live bench change", author="Bench"
             )
             t0 = time.monotonic()
-            writes.append(t0 - before)
+            writes.append(t0 - asked)
             seen = wait_for(apps, marker.encode(), SHOW_TIMEOUT)
             for screen in apps:
                 if screen.name not in seen and screen.process.poll() is not None:

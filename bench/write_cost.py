@@ -29,21 +29,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# First: importing common puts the checkout on sys.path for the therapy imports below.
+from common import p90
 
-from therapy.model import pair_key  # noqa: E402
-from therapy.service import Sessions, new_code  # noqa: E402
-from therapy.store import Store  # noqa: E402
+from therapy.model import pair_key
+from therapy.service import Sessions, new_code
+from therapy.store import Store
 
 GOAL = 1.1
 COMPLAINTS = 20
 SIDES = ("Sales", "Marketing")
 TEXT = "Leads are not ready to buy; they only downloaded an ebook."
-
-
-def p90(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
 
 
 def make_target(root: Path) -> str:
