@@ -149,7 +149,7 @@ def view_cost(root: Path) -> tuple[float, float]:
     probe = Sessions(Store(root))
     code = probe.create("Probe", ("Sales", "Marketing")).code
     probe.set_phase(code, "vent")
-    viewer = Actor(Role.PARTICIPANT, probe.join(code, "Sales", "P1").id)
+    viewer = Actor(Role.PARTICIPANT, probe.join(code, "Sales", "P1", bound=True).id)
     for side in ("Sales", "Marketing"):
         for n in range(1, 5):
             probe.add_complaint(code, side, f"{SEED} {n} of {side}", author="Seeder")

@@ -8,7 +8,7 @@ import io
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
@@ -138,7 +138,7 @@ def test_any_text_keeps_the_markdown_inert(tmp_path_factory, texts: list[str]) -
     try:
         code = hostile_session(sessions, texts)
     except TherapyError:
-        return  # text that is empty once cleaned is refused before it is stored
+        assume(False)  # text that is empty once cleaned is refused before it is stored
     assert_inert(plan_markdown(sessions, code))
 
 

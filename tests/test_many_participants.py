@@ -60,7 +60,7 @@ if mode == "add":
     print("end", time.monotonic(), flush=True)
 else:
     wait_for_go()
-    print("joined", sessions.join(code, side, name).id, flush=True)
+    print("joined", sessions.join(code, side, name, bound=True).id, flush=True)
 """
 
 

@@ -365,12 +365,26 @@ def test_accepting_suggestions_keeps_a_group_together(sessions: Sessions, code: 
     assert causes[late] == "misaligned-expectations"
 
 
-def test_joining_again_is_the_same_person(sessions: Sessions, code: str) -> None:
-    alex = sessions.join(code, "Sales", "Alex")
-    assert sessions.join(code, "sales", "alex").id == alex.id
+def test_joining_again_under_a_bound_name_is_the_same_person(sessions: Sessions, code: str) -> None:
+    alex = sessions.join(code, "Sales", "Alex", bound=True)
+    assert sessions.join(code, "sales", "alex", bound=True).id == alex.id
     with pytest.raises(TherapyError, match="joined this session for Sales already"):
-        sessions.join(code, "Marketing", "Alex")
+        sessions.join(code, "Marketing", "Alex", bound=True)
+    # a name merely typed in cannot take over someone else's cards and votes
+    with pytest.raises(TherapyError, match="Someone called ALEX has joined already"):
+        sessions.join(code, "Sales", "ALEX")
     assert len(sessions.board(code).participants) == 1
+
+
+def test_anonymous_rejoin_keeps_the_budget_without_a_name(sessions: Sessions, data_dir) -> None:
+    code = sessions.create("anon", ["Sales", "Marketing"], anonymous=True).code
+    first = sessions.join(code, "Sales", "Alex Secret", bound=True)
+    assert sessions.join(code, "Sales", "alex secret", bound=True).id == first.id
+    other = sessions.join(code, "Sales", "Sam Secret", bound=True)
+    assert other.id != first.id
+    unbound = sessions.join(code, "Sales")
+    assert unbound.id not in (first.id, other.id)
+    assert "Secret" not in (data_dir / "sessions" / code / "session.json").read_text()
 
 
 def test_observer_sees_only_counts_before_the_reveal(sessions: Sessions, code: str) -> None:
@@ -432,3 +446,53 @@ def test_presence_follows_the_process(sessions: Sessions, code: str, data_dir) -
         time.sleep(0.05)
     here.close()
     assert sessions.present(code) == set()
+
+
+def test_deleting_a_complaint_gives_its_votes_back(sessions: Sessions, code: str) -> None:
+    alex = sessions.join(code, "Sales", "Alex").id
+    ids = [sessions.add_complaint(code, "Sales", t).id for t in ("a", "b", "c")]
+    move_to(sessions, code, Phase.DIAGNOSE)
+    sessions.group(code, ids[1], ids[0])
+    move_to(sessions, code, Phase.VOTE)
+    sessions.vote(code, alex, ids[1])
+    sessions.vote(code, alex, ids[2])
+    move_to(sessions, code, Phase.VENT)  # the facilitator went back to tidy up
+    sessions.delete_complaint(code, ids[1])
+    board = sessions.board(code)
+    assert board.votes_left(alex) == 2
+    assert board.groups == []  # a group of one is no group
+    assert [v.complaint for v in board.votes] == [ids[2]]
+
+
+def test_reviewing_an_item_twice_at_once_copies_it_once(sessions: Sessions) -> None:
+    import threading
+
+    first = sessions.create("first", ["Sales", "Marketing"], created="2026-01-01T00:00:00+00:00")
+    sessions.set_phase(first.code, "remedy")
+    sessions.add_action(first.code, "carry me", "Alex", "2026-02-01")
+    second = sessions.create("second", ["Sales", "Marketing"]).code
+    ref = sessions.earlier_items(second)[0].ref
+    outcomes: list[str] = []
+
+    def review() -> None:
+        try:
+            sessions.review(second, ref, "carried")
+            outcomes.append("carried")
+        except TherapyError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=review) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["carried", "refused", "refused", "refused"]
+    assert [a.carried_from for a in sessions.board(second).action_items] == [ref]
+
+
+def test_deleting_a_session_someone_attended(sessions: Sessions, code: str, data_dir) -> None:
+    alex = sessions.join(code, "Sales", "Alex").id
+    sessions.attend(code, alex).close()  # leaves presence/ behind, as a TUI participant does
+    sessions.delete(code)
+    assert not (data_dir / "sessions" / code).exists()
+    assert sessions.summaries() == []

@@ -322,11 +322,12 @@ def vote(
     board = sessions.board(code)
     if board.session.anonymous:
         fail("Votes in an anonymous session are cast in the app (therapy join), not by name.")
-    voter = next((p for p in board.participants if p.name == name.strip()), None)
+    wanted = name.strip().casefold()
+    voter = next((p for p in board.participants if (p.name or "").casefold() == wanted), None)
     if voter is None:
         if not side:
             fail(f"{name.strip()} has not joined {code}; add --side to join them first.")
-        voter = sessions.join(code, side, name)
+        voter = sessions.join(code, side, name, bound=True)
     left = 0
     for complaint in complaints:
         left = sessions.vote(code, voter.id, complaint)
@@ -469,6 +470,8 @@ def join(config: Config, code: str, name: str | None, side: str | None) -> None:
 def ssh(config: Config, name: str | None, side: str | None) -> None:
     """Entry for an OpenSSH command= or ForceCommand: the session code is what the person
     typed after the host (ssh -t retro@host CODE)."""
+    for variable in [v for v in os.environ if v.startswith("TEXTUAL_SCREENSHOT")]:
+        del os.environ[variable]  # Textual would write a screenshot file: not from here
     typed = os.environ.get("SSH_ORIGINAL_COMMAND", "").split()
     if len(typed) != 1 or not typed[0].isalnum():
         fail(
@@ -500,7 +503,7 @@ def run_participant(
     if side is not None:
         side = sessions.side_name(session, side)  # a wrong side is told here, in one sentence
     if side is not None and (name or session.anonymous):
-        participant = sessions.join(code, side, name)
+        participant = sessions.join(code, side, name, bound=name is not None)
         run_app(config, code, Actor(Role.PARTICIPANT, participant.id), restricted=restricted)
     else:
         run_app(config, code, joining=(session, name, side), restricted=restricted)

@@ -72,7 +72,7 @@ def build_demo(sessions: Sessions, until: Phase = Phase.CLOSE, finish_last: bool
     code = sessions.create("Q3 lead handoff", SIDES, votes=3).code
     with sessions.store.transaction(code):  # one write for the whole walk
         people = {
-            name: sessions.join(code, side, name).id
+            name: sessions.join(code, side, name, bound=True).id
             for name, side in (
                 ("Alex", "Sales"),
                 ("Sam", "Sales"),

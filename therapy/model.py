@@ -13,7 +13,9 @@ class TherapyError(Exception):
 
 def unknown(kind: str, value: str, choices: Iterable[str], where: str = "") -> TherapyError:
     """ "There is no phase 'lunch'; use one of: ..." for any name a person got wrong."""
-    return TherapyError(f"There is no {kind} '{value}'{where}; use one of: {', '.join(choices)}.")
+    shown = " ".join(str(value).split())[:80]  # quoted back to a terminal: one tame line
+    shown = "".join(ch for ch in shown if ch.isprintable())
+    return TherapyError(f"There is no {kind} '{shown}'{where}; use one of: {', '.join(choices)}.")
 
 
 class Phase(StrEnum):
@@ -114,6 +116,7 @@ class Participant:
     role: Role = Role.PARTICIPANT
     joined: str = ""
     seen: str = ""
+    seat: str | None = None  # anonymous sessions: a keyed hash of the bound name, never the name
 
 
 @dataclass

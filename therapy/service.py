@@ -5,6 +5,8 @@ go through here; none of them writes to the store directly."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 import os
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
@@ -94,6 +96,18 @@ def _insert(db: TinyDB, table: str, obj: Any) -> int:
 
     db.table(table).insert(Document(_doc(obj), doc_id=new_id))
     return new_id
+
+
+def _seat(db: TinyDB, name: str) -> str:
+    """A keyed hash of a name, with a key of this session's: recognises a person coming
+    back to an anonymous session without keeping their name."""
+    meta = db.table("session")
+    key = meta.get(doc_id=1).get("seat_key")  # type: ignore[union-attr]
+    if key is None:
+        key = os.urandom(16).hex()
+        meta.update({"seat_key": key}, doc_ids=[1])
+    digest = hmac.new(bytes.fromhex(key), name.casefold().encode(), hashlib.sha256)
+    return digest.hexdigest()[:24]
 
 
 def _touch(db: TinyDB, **changes: Any) -> None:
@@ -372,25 +386,43 @@ class Sessions:
 
     # -- people -------------------------------------------------------------------------
 
-    def join(self, code: str, side: str, name: str | None = None) -> Participant:
-        """Join a session; joining again under the same name (and side) is the same person
-        coming back, with their cards and votes."""
+    def join(
+        self, code: str, side: str, name: str | None = None, bound: bool = False
+    ) -> Participant:
+        """Join a session. `bound`: the name was fixed by whoever set up this person's
+        access (an SSH key's --name, the shell's --name), so joining again under it is
+        the same person coming back, with their cards and votes; a name merely typed into
+        the join screen that is taken already is refused. In an anonymous session only a
+        keyed hash of a bound name is kept, to recognise the same person coming back."""
         with self.store.transaction(normalise_code(code)) as db:
             session = _session(db)
             side = self._side(session, side)
-            name = None if session.anonymous else self._name(name)
-            if name is not None:
-                for doc in db.table("participants").all():
-                    if (doc.get("name") or "").casefold() != name.casefold():
-                        continue
-                    if doc["side"] != side:
-                        raise TherapyError(
-                            f"{name} has joined this session for {doc['side']} already; "
-                            f"join as {doc['side']} or under another name."
-                        )
-                    return _load(Participant, dict(doc), id=doc.doc_id)
+            name = self._name(name)
+            seat = None
+            if session.anonymous:
+                seat = _seat(db, name) if bound and name else None
+                name = None
+            for doc in db.table("participants").all():
+                if seat is not None:
+                    same = doc.get("seat") == seat
+                else:
+                    same = (
+                        name is not None and (doc.get("name") or "").casefold() == name.casefold()
+                    )
+                if not same:
+                    continue
+                if not bound:
+                    raise TherapyError(
+                        f"Someone called {name} has joined already; join under another name."
+                    )
+                if doc["side"] != side:
+                    raise TherapyError(
+                        f"{name or 'You'} joined this session for {doc['side']} already; "
+                        f"join as {doc['side']}."
+                    )
+                return _load(Participant, dict(doc), id=doc.doc_id)
             stamp = now()
-            participant = Participant(0, side, name, joined=stamp, seen=stamp)
+            participant = Participant(0, side, name, joined=stamp, seen=stamp, seat=seat)
             participant.id = _insert(db, "participants", participant)
             _touch(db)
             return participant
@@ -534,8 +566,18 @@ class Sessions:
 
     def delete_complaint(self, code: str, complaint_id: int, actor: Actor = FACILITATOR) -> None:
         with self.store.transaction(normalise_code(code)) as db:
-            self._own_complaint(db, complaint_id, actor, "deleted")
-            db.table("complaints").remove(doc_ids=[complaint_id])
+            complaint = self._own_complaint(db, complaint_id, actor, "deleted")
+            table = db.table("complaints")
+            table.remove(doc_ids=[complaint_id])
+            # votes on it are given back (the session may have come back from vote)
+            votes = db.table("votes")
+            votes.remove(doc_ids=[v.doc_id for v in votes.all() if v["complaint"] == complaint_id])
+            if complaint.group is not None:
+                rest = [d.doc_id for d in table.all() if d.get("group") == complaint.group]
+                if len(rest) == 1:
+                    table.update({"group": None}, doc_ids=rest)
+                elif rest and complaint.group == complaint_id:
+                    table.update({"group": min(rest)}, doc_ids=rest)
             _touch(db)
 
     # -- diagnose -----------------------------------------------------------------------
@@ -764,22 +806,25 @@ class Sessions:
                 f"There is no earlier action item '{clean_line(ref)}' for this pair; "
                 "run 'therapy status' to see their references."
             )
-        if earlier.item.status is not ActionStatus.OPEN:
-            raise TherapyError(
-                f"Action item {earlier.ref} was marked {earlier.item.status.value} already."
-            )
-        if wanted == "carried":
-            item = earlier.item
-            self.add_action(
-                code,
-                item.what,
-                item.owner,
-                item.due,
-                item.cause,
-                item.metric,
-                carried_from=earlier.ref,
-            )
-        earlier.item = self.set_action_status(earlier.session, earlier.item.id, wanted)
+        # Under the earlier session's lock, looked at again: a second review of the same
+        # item (a double key press, another facilitator) finds it closed, never copies twice.
+        with self.store.transaction(earlier.session) as db:
+            doc = db.table("actions").get(doc_id=earlier.item.id)
+            current = ActionStatus(doc["status"]) if doc else ActionStatus.DROPPED
+            if current is not ActionStatus.OPEN:
+                raise TherapyError(f"Action item {earlier.ref} was marked {current.value} already.")
+            if wanted == "carried":
+                item = earlier.item
+                self.add_action(
+                    code,
+                    item.what,
+                    item.owner,
+                    item.due,
+                    item.cause,
+                    item.metric,
+                    carried_from=earlier.ref,
+                )
+            earlier.item = self.set_action_status(earlier.session, earlier.item.id, wanted)
         return earlier
 
     # -- celebrate ----------------------------------------------------------------------

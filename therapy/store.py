@@ -17,6 +17,7 @@ import json
 import os
 import random
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -56,6 +57,16 @@ class _Buffer(Storage):
 
 
 def _write_atomic(path: Path, tables: Tables) -> None:
+    try:
+        _replace(path, tables)
+    except OSError as error:
+        raise StoreError(
+            f"Cannot save {path} ({error.strerror}); nothing was changed: free some disk "
+            "space or fix the data folder's permissions, then try again."
+        ) from None
+
+
+def _replace(path: Path, tables: Tables) -> None:
     payload = json.dumps(tables, ensure_ascii=False, separators=(",", ":")).encode()
     temp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}{_TMP_SUFFIX}")
     # os.open with 0o666 lets the umask decide, so a group can share the data folder.
@@ -91,7 +102,13 @@ class _Lock:
         self.fd = -1
 
     def acquire(self, blocking: bool = True) -> bool:
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise StoreError(
+                f"Cannot open the lock file {self.path} ({error.strerror}); check the data "
+                "folder's permissions (a shared folder wants a group and umask 002)."
+            ) from None
         deadline = time.monotonic() + self.timeout
         delay = 0.001
         while True:
@@ -328,7 +345,10 @@ class Store:
             stem = entry.name.removesuffix(".lock")
             if not stem.isdigit():
                 continue
-            fd = os.open(entry.path, os.O_RDONLY)
+            try:
+                fd = os.open(entry.path, os.O_RDONLY)
+            except OSError:
+                continue  # gone, or not ours to read: not known to be here
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except OSError:
@@ -357,7 +377,9 @@ class Store:
                 del sessions[key]
             _write_atomic(self.index_path, tables)
             for entry in os.scandir(folder):
-                if entry.name != "lock":
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)  # presence/
+                elif entry.name != "lock":
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
         with contextlib.suppress(OSError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -17,6 +18,7 @@ from textual.widgets import Static
 
 from therapy.model import FACILITATOR, Actor, Participant, Phase, Role, Session
 from therapy.service import Sessions
+from therapy.text import clean_line
 from therapy.tui.commands import session_commands
 from therapy.tui.live import Live
 from therapy.tui.screens.base import PhaseScreen
@@ -209,8 +211,11 @@ class TherapyApp(App[None]):
                 return
             try:
                 minutes = float(answer.strip() or 0)
+                if not math.isfinite(minutes):
+                    raise ValueError(answer)
             except ValueError:
-                self.notify(f"'{answer}' is not a number of minutes; try 10.", severity="error")
+                shown = clean_line(answer)
+                self.notify(f"'{shown}' is not a number of minutes; try 10.", severity="error")
                 return
             phase = self.screen.phase.value if isinstance(self.screen, PhaseScreen) else ""
             self.act(lambda s, code: s.set_timebox(code, phase, round(minutes * 60)))

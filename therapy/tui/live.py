@@ -3,6 +3,7 @@ mtime, size) and loads a new view when another process, or this one, changed it.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 
@@ -33,6 +34,9 @@ class Live:
         self.viewer = viewer
         self.wake = threading.Event()
         self.shown = shown  # the stamp of the view on screen
+        self.tickets = itertools.count()  # changes are numbered as asked, and run in turn
+        self.serving = 0
+        self.turn = threading.Condition()
 
     def start(self) -> None:
         self.app.run_worker(self._watch, thread=True, exclusive=True, group="watch")
@@ -81,6 +85,7 @@ class Live:
                     self.app.post_message(SessionGone(str(error)))
                     return
                 except TherapyError as error:  # e.g. a broken prompts file
+                    seen = stamp  # said once, not again at every poll
                     self.app.call_from_thread(self.app.notify, str(error), severity="error")
                 else:
                     seen = stamp
@@ -94,9 +99,13 @@ class Live:
         done: str | None = None,
         failed: Callable[[str], None] | None = None,
     ) -> None:
-        """Run one change in a worker thread; show its error in one sentence if refused."""
+        """Run one change in a worker thread; show its error in one sentence if refused.
+        Changes are applied in the order they were asked for (1 then 2 on a card ends on 2)."""
+        ticket = next(self.tickets)
 
         def run() -> None:
+            with self.turn:
+                self.turn.wait_for(lambda: self.serving == ticket)
             try:
                 change(self.sessions, self.code)
             except TherapyError as error:
@@ -105,6 +114,14 @@ class Live:
                 else:
                     self.app.call_from_thread(self.app.notify, str(error), severity="error")
                 return
+            except OSError as error:  # the store turns its own into sentences; this is a rest
+                message = f"That could not be done ({error.strerror or error}); try again."
+                self.app.call_from_thread(self.app.notify, message, severity="error")
+                return
+            finally:
+                with self.turn:
+                    self.serving += 1
+                    self.turn.notify_all()
             self.reload()
             if done:
                 self.app.call_from_thread(self.app.notify, done)

@@ -165,7 +165,12 @@ class NewSession(ModalScreen[str | None]):
         sides = self.query_one("#sides", TextInput).value.split(",")
         votes = self.query_one("#votes", TextInput).value
         anonymous = self.query_one("#anonymous", Checkbox).value
-        self.create(title, sides, int(votes or 0), anonymous)
+        try:
+            budget = int(votes or 0)
+        except ValueError:
+            self.query_one("#problem", Label).update("Votes per person must be a whole number.")
+            return
+        self.create(title, sides, budget, anonymous)
 
     @work(thread=True, exclusive=True)
     def create(self, title: str, sides: list[str], votes: int, anonymous: bool) -> None:
@@ -173,7 +178,9 @@ class NewSession(ModalScreen[str | None]):
         try:
             session = sessions.create(title, sides, anonymous, votes)
         except TherapyError as error:
-            problem = self.query_one("#problem", Label)
-            self.app.call_from_thread(problem.update, inert(str(error)))
+            self.app.call_from_thread(self._problem, str(error))
         else:
             self.app.call_from_thread(self.dismiss, session.code)
+
+    def _problem(self, message: str) -> None:
+        self.query_one("#problem", Label).update(inert(message))

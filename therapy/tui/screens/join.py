@@ -86,9 +86,12 @@ class JoinScreen(Screen[Participant]):
     @work(thread=True, exclusive=True)
     def join(self, side: str, name: str | None) -> None:
         try:
-            participant = self.sessions.join(self.session.code, side, name)
+            bound = self.fixed_name is not None  # given on the command line or by the key
+            participant = self.sessions.join(self.session.code, side, name, bound)
         except TherapyError as error:
-            problem = self.query_one("#problem", Label)
-            self.app.call_from_thread(problem.update, inert(str(error)))
+            self.app.call_from_thread(self._problem, str(error))
         else:
             self.app.call_from_thread(self.dismiss, participant)
+
+    def _problem(self, message: str) -> None:
+        self.query_one("#problem", Label).update(inert(message))

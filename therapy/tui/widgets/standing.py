@@ -38,7 +38,6 @@ def standing(relationship: Relationship) -> Content:
 
 
 class Standing(Vertical):
-
     def compose(self) -> ComposeResult:
         with Horizontal(id="standing"):
             yield Digits(id="score")
