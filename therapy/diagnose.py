@@ -111,17 +111,26 @@ def suggest_for(texts: list[str], causes: tuple[Cause, ...]) -> Suggestion:
 
 
 def similarity(first: str, second: str) -> float:
-    """Jaccard similarity of the two texts' word stems, 0 to 1."""
+    """How alike two complaints are, 0 to 1: the share of the shorter one's words that the
+    other has too (so a short complaint inside a longer one counts as alike); fewer than
+    two shared words is never alike."""
     a, b = set(words(first)), set(words(second))
-    if not a or not b:
+    shared = len(a & b)
+    if shared < 2:
         return 0.0
-    return len(a & b) / len(a | b)
+    return shared / min(len(a), len(b))
 
 
-def near_duplicates(texts: dict[int, str], threshold: float = 0.5) -> list[tuple[int, int]]:
-    """Pairs of ids whose texts are alike enough to group, most alike first."""
+def near_duplicates(texts: dict[int, str], threshold: float = 0.5) -> dict[int, int]:
+    """For each complaint with a near-duplicate, the id of the most alike other one."""
+    best: dict[int, tuple[float, int]] = {}
     ids = sorted(texts)
-    pairs = [
-        (similarity(texts[a], texts[b]), a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]
-    ]
-    return [(a, b) for score, a, b in sorted(pairs, reverse=True) if score >= threshold]
+    for i, a in enumerate(ids):
+        for b in ids[i + 1 :]:
+            score = similarity(texts[a], texts[b])
+            if score < threshold:
+                continue
+            for one, other in ((a, b), (b, a)):
+                if score > best.get(one, (0.0, 0))[0]:
+                    best[one] = (score, other)
+    return {one: other for one, (_, other) in best.items()}

@@ -24,6 +24,7 @@ class SessionView:
     prompts: Prompts
     present: set[int] = field(default_factory=set)  # participants whose process runs
     suggestions: dict[int, Suggestion] = field(default_factory=dict)
+    alike: dict[int, int] = field(default_factory=dict)  # complaint -> its near-duplicate
     plan: str | None = None
 
     @property
@@ -52,9 +53,11 @@ def load_view(sessions: Sessions, code: str, viewer: Actor) -> SessionView:
         present=sessions.present(code),
     )
     if board.session.phase.order >= Phase.DIAGNOSE.order:
-        from therapy.diagnose import suggest
+        from therapy.diagnose import near_duplicates, suggest
 
         view.suggestions = {c.id: suggest(c.text, prompts.causes) for c in board.complaints}
+        if board.session.phase is Phase.DIAGNOSE:
+            view.alike = near_duplicates({c.id: c.text for c in board.complaints})
     if board.session.phase is Phase.CLOSE:
         from therapy.export import plan_for
 

@@ -34,8 +34,11 @@ def item_suggestion(item: Item, suggestions: dict[int, Suggestion]) -> Suggestio
     return max(found, key=lambda s: s.score, default=NO_SUGGESTION)
 
 
-def diagnose_card(item: Item, suggestion: Suggestion, suggested: str, merging: bool) -> Content:
-    """The text(s), then one dimmed line: ids, side, authors, and the suggestion with its words."""
+def diagnose_card(
+    item: Item, suggestion: Suggestion, suggested: str, merging: bool, alike: int | None = None
+) -> Content:
+    """The text(s), then one dimmed line: ids, side, authors, the suggestion with its words,
+    and the near-duplicate it could be grouped with."""
     sides = " + ".join(dict.fromkeys(c.side for c in item.complaints))
     authors = ", ".join(dict.fromkeys(c.author for c in item.complaints if c.author))
     who = " · ".join(part for part in (item_ids(item), sides, authors) if part)
@@ -46,6 +49,8 @@ def diagnose_card(item: Item, suggestion: Suggestion, suggested: str, merging: b
         hint = Content.assemble((" · ✓ as suggested", "$success"), reason)
     else:
         hint = Content.assemble(" · suggests ", inert(suggested).stylize("bold $accent"), reason)
+    if alike is not None:
+        hint = Content.assemble(hint, (f" · alike #{alike}: m to merge", "$warning"))
     parts = [item_texts(item), Content.assemble(inert(who), hint).stylize_before(MUTED)]
     if merging:
         parts.insert(
@@ -155,7 +160,16 @@ class DiagnoseScreen(PhaseScreen):
             suggestion = item_suggestion(item, view.suggestions)
             merging = self.merging in item.ids
             suggested = view.prompts.cause_name(suggestion.cause)
-            cards[lane].append((item.key, diagnose_card(item, suggestion, suggested, merging)))
+            alike = next(
+                (
+                    view.alike[c.id]
+                    for c in item.complaints
+                    if view.alike.get(c.id) not in (None, *item.ids)
+                ),
+                None,
+            )
+            card = diagnose_card(item, suggestion, suggested, merging, alike)
+            cards[lane].append((item.key, card))
             counts[lane] += len(item.complaints)
         names = [view.prompts.cause_name(key) for key in self.lanes]
         for lane, name in enumerate(names):
