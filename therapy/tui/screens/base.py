@@ -82,7 +82,15 @@ class PhaseScreen(Screen[None]):
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
 
+    composed = False  # until mounted, a new view is kept for on_mount to show
+
     def on_mount(self) -> None:
+        # Widgets that compose their own children (the header) are complete only after
+        # this screen's first refresh: show the newest view then.
+        self.call_after_refresh(self._first_show)
+
+    def _first_show(self) -> None:
+        self.composed = True
         self.show(self.view)
 
     def follows(self, phase: Phase) -> bool:
@@ -91,6 +99,8 @@ class PhaseScreen(Screen[None]):
 
     def show(self, view: SessionView) -> None:
         self.view = view
+        if not self.composed:
+            return  # a view that came while the screen was being switched in
         here = None if self.facilitating else len(view.present)
         self.query_one(PhaseHeader).show(view.session, here)
         for bar in self.query(PresenceBar):
