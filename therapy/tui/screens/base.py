@@ -85,9 +85,12 @@ class PhaseScreen(Screen[None]):
     composed = False  # until mounted, a new view is kept for on_mount to show
 
     def on_mount(self) -> None:
-        # Widgets that compose their own children (the header) are complete only after
-        # this screen's first refresh: show the newest view then.
-        self.call_after_refresh(self._first_show)
+        # Widgets that compose their own children (the header, the standing) may not have
+        # them yet: then show the newest view after the first refresh, else at once.
+        if all(widget.children for widget in self.query("PhaseHeader, Standing")):
+            self._first_show()
+        else:
+            self.call_after_refresh(self._first_show)
 
     def _first_show(self) -> None:
         self.composed = True
