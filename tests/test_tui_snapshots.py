@@ -22,7 +22,14 @@ def test_home(snap_compare, data_dir: Path) -> None:
     app = app_for(sessions)
 
     async def loaded(pilot) -> None:  # type: ignore[no-untyped-def]
+        from textual.widgets import DataTable
+
         await settle(pilot)
+        for _ in range(200):  # the list is read in a worker: wait for both sessions
+            if app.screen.query(DataTable) and app.screen.query_one(DataTable).row_count == 2:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=loaded)
 
