@@ -308,3 +308,14 @@ async def test_palette_commands_and_timer(data_dir: Path, monkeypatch) -> None:
 
         timer = app.screen.query_one("#timer", Static)
         assert str(timer.render()) == "⏱ 12:00"  # the clock is fixed in these tests
+
+
+def test_the_plan_shown_at_close_is_the_export_for_every_viewer(data_dir: Path) -> None:
+    from therapy.export import plan_for
+    from therapy.model import FACILITATOR, OBSERVER, Actor, Role
+    from therapy.tui.view import load_view
+
+    sessions, code = demo_sessions(data_dir, Phase.CLOSE)
+    exported = plan_for(sessions, code)
+    for viewer in (FACILITATOR, Actor(Role.PARTICIPANT, 1), OBSERVER):
+        assert load_view(sessions, code, viewer).plan == exported

@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from therapy.model import Cause, TherapyError, unknown
+from therapy.model import Cause, TherapyError
 
 FILES = ("causes", "icebreakers", "starters", "questions", "celebrate")
 
@@ -44,12 +44,6 @@ class Prompts:
     starters: dict[str, tuple[str, ...]]
     banks: tuple[QuestionBank, ...]
     celebrate: tuple[str, ...]
-
-    def cause(self, key: str) -> Cause:
-        for cause in self.causes:
-            if cause.key == key:
-                return cause
-        raise unknown("cause", key, self.cause_keys)
 
     @property
     def cause_keys(self) -> tuple[str, ...]:

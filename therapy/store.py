@@ -245,9 +245,6 @@ class Store:
             raise damaged(path, str(error) or type(error).__name__) from None
         return tables
 
-    def exists(self, code: str) -> bool:
-        return self.path(code).exists()
-
     def read(self, code: str) -> TinyDB:
         """A consistent, read-only snapshot of one session (no lock needed: writes are atomic);
         inside a transaction on it, a copy of what the transaction holds so far."""

@@ -59,9 +59,12 @@ def load_view(sessions: Sessions, code: str, viewer: Actor) -> SessionView:
         if board.session.phase is Phase.DIAGNOSE:
             view.alike = near_duplicates({c.id: c.text for c in board.complaints})
     if board.session.phase is Phase.CLOSE:
-        from therapy.export import plan_for
+        from therapy.export import build_plan, render
 
-        view.plan = plan_for(sessions, code)  # the very text `therapy export` writes
+        # What `therapy export` writes (the same plan and template), from what is loaded
+        # already: at close every card is revealed, so every viewer's board is the whole.
+        plan = build_plan(board, view.relationship, earlier, prompts)
+        view.plan = render(plan, "md")
     return view
 
 

@@ -15,12 +15,14 @@ from therapy.text import plural
 from therapy.tui.screens.base import PhaseScreen
 from therapy.tui.view import SessionView
 from therapy.tui.widgets.cards import CardList, inert, item_ids, item_texts
+from therapy.tui.widgets.presence import person_name as named
 
 MUTED = "$text-muted"
 
 
 def person_name(person: Participant) -> str:
-    return person.name or f"Someone from {person.side} (#{person.id})"  # anonymous sessions
+    """As everywhere, plus the number that tells two anonymous people of a side apart."""
+    return named(person) if person.name else f"{named(person)} (#{person.id})"
 
 
 def person_card(person: Participant, left: int, budget: int) -> Content:

@@ -208,10 +208,7 @@ class RemedyPane(WatchPane):
         self.query_one("#discussed", Static).update(discussed)
         remedy = self.query_one("#remedy", Static)
         remedy.update(remedy_text(item, view.prompts, facilitating=False) if item else "")
-        actions = view.board.action_items
-        column = self.query_one("#actions", Static)
-        column.border_title = f"Agreed actions ({len(actions)})"
-        column.update(cards([action_card(a, view.prompts) for a in actions], "no action items yet"))
+        show_actions(self.query_one("#actions", Static), view)
 
 
 class CelebratePane(WatchPane):
