@@ -7,6 +7,16 @@ import pytest
 from therapy.service import Sessions
 from therapy.store import Store
 
+NOW = "2026-11-27T10:00:00+00:00"
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs at one moment, and so do the processes it starts (they inherit
+    THERAPY_NOW): nothing depends on the day the suite runs."""
+    monkeypatch.setenv("THERAPY_NOW", NOW)
+    return NOW
+
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:

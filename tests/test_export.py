@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from therapy.export import build_plan, markdown_text, render
+from therapy.export import markdown_text
 from therapy.model import Phase, TherapyError
 from therapy.service import Sessions
 from therapy.store import Store
@@ -32,11 +32,7 @@ HOSTILE = [
 
 
 def plan_markdown(sessions: Sessions, code: str, template: str | None = None) -> str:
-    board = sessions.board(code)
-    plan = build_plan(
-        board, sessions.relationship(code, board), sessions.earlier_items(code), sessions.prompts
-    )
-    return render(plan, "md", template)
+    return sessions.plan(code, "md", template)
 
 
 def _tokens(source: str):
@@ -154,10 +150,7 @@ def test_json_has_the_contract_fields(sessions: Sessions) -> None:
 
     code = build_demo(sessions)
     board = sessions.board(code)
-    plan = build_plan(
-        board, sessions.relationship(code, board), sessions.earlier_items(code), sessions.prompts
-    )
-    data = json.loads(render(plan, "json"))
+    data = json.loads(sessions.plan(code, "json"))
     first = data["complaints"][0]
     assert {"id", "side", "text", "cause", "suggested_cause", "votes", "group"} <= set(first)
     assert data["relationship"]["label"] in {
@@ -180,9 +173,7 @@ def test_json_has_the_contract_fields(sessions: Sessions) -> None:
 
 def test_csv_defuses_formulas(sessions: Sessions, code: str) -> None:
     sessions.add_complaint(code, "Sales", '=HYPERLINK("http://x","y")')
-    board = sessions.board(code)
-    plan = build_plan(board, sessions.relationship(code, board), [], sessions.prompts)
-    rows = list(csv.DictReader(io.StringIO(render(plan, "csv"))))
+    rows = list(csv.DictReader(io.StringIO(sessions.plan(code, "csv"))))
     assert rows[0]["text"] == '\'=HYPERLINK("http://x","y")'
 
 

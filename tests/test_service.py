@@ -326,10 +326,10 @@ def test_timebox_counts_down(sessions: Sessions, code: str) -> None:
     sessions.set_timebox(code, "check-in", 300)
     session = sessions.session(code)
     started = datetime.fromisoformat(session.phase_started)
-    assert Sessions.remaining(session, started + timedelta(seconds=60)) == 240
-    assert Sessions.remaining(session, started + timedelta(seconds=400)) == -100
+    assert sessions.remaining(session, started + timedelta(seconds=60)) == 240
+    assert sessions.remaining(session, started + timedelta(seconds=400)) == -100
     sessions.set_phase(code, "next")
-    assert Sessions.remaining(sessions.session(code)) is None
+    assert sessions.remaining(sessions.session(code)) is None
     with pytest.raises(TherapyError, match="between 0"):
         sessions.set_timebox(code, "vent", 10**6)
 

@@ -481,8 +481,9 @@ def test_a_write_with_500_earlier_sessions_touches_only_its_session(tmp_path: Pa
     assert complaint.id == 1
     assert texts(root, code) == ["the 501st session"]
 
-    index = Store(root).index()
-    assert sorted(entry["code"] for entry in index) == sorted([*earlier, code])
+    index, problems = Store(root).index()
+    assert problems == []
+    assert sorted(entry.code for entry in index) == sorted([*earlier, code])
     stored_index = json.loads((root / "index.json").read_bytes())
     assert len(stored_index["sessions"]) == 501
     summaries = Sessions(Store(root)).summaries()

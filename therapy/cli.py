@@ -16,6 +16,7 @@ import click
 
 from therapy.model import FACILITATOR, Actor, TherapyError
 from therapy.service import Sessions, parse_sides
+from therapy.text import shown
 
 if TYPE_CHECKING:
     from therapy.tui.app import Joining
@@ -65,7 +66,8 @@ class TherapyGroup(click.Group):
                 raise
             raise click.ClickException(
                 f"Something went wrong that therapy did not expect ({type(error).__name__}: "
-                f"{error}); run the command again with --debug and report what it shows."
+                f"{shown(error, 200)}); run the command again with --debug and report what "
+                "it shows."
             ) from None
 
 
@@ -106,7 +108,9 @@ pass_config = click.make_pass_decorator(Config)
 
 
 def _code(value: str) -> str:
-    return value.strip().upper()
+    from therapy.service import normalise_code
+
+    return normalise_code(value)
 
 
 # -- sessions ---------------------------------------------------------------------------
@@ -139,7 +143,10 @@ def new(config: Config, title: str, sides: str, anonymous: bool, votes: int) -> 
 @pass_config
 def list_sessions(config: Config, as_json: bool) -> None:
     """List the sessions in the data folder, newest first."""
-    summaries = config.sessions.summaries()
+    everything = config.sessions.summaries()
+    summaries = [s for s in everything if s.code]
+    for problem in [s.problem for s in everything if not s.code and s.problem]:
+        click.echo(problem, err=True)  # a damaged index row: named, the rest still listed
     if as_json:
         import json
 
@@ -181,7 +188,7 @@ def status(config: Config, code: str) -> None:
     sessions = config.sessions
     board = sessions.board(code)
     session = board.session
-    relationship = sessions.relationship(code, board)
+    relationship = sessions.relationship(code, board, sessions.history(session).items)
     click.echo(f"{session.title} [{session.code}]  {' x '.join(session.sides)}")
     click.echo(f"phase: {session.phase.value}")
     per_side = {side: 0 for side in session.sides}
@@ -198,7 +205,13 @@ def status(config: Config, code: str) -> None:
     for signal in relationship.signals:
         value = "n/a " if signal.value is None else f"{signal.value:.2f}"
         click.echo(f"  {signal.name:<15}{value}  {signal.reason}")
-    open_items = [e for e in sessions.earlier_items(code) if e.item.status.value == "open"]
+    history = sessions.history(session)
+    if history.skipped:
+        click.echo(
+            f"earlier sessions of this pair skipped (they could not be read): "
+            f"{', '.join(history.skipped)}"
+        )
+    open_items = [e for e in history.items if e.item.status.value == "open"]
     if open_items:
         click.echo("earlier open action items (therapy review CODE REF done|carried|dropped):")
         for earlier in open_items:
@@ -318,20 +331,7 @@ def vote(
     config: Config, code: str, complaints: tuple[int, ...], name: str, side: str | None
 ) -> None:
     """Spend a participant's dot votes on complaints; print the votes left."""
-    sessions = config.sessions
-    board = sessions.board(code)
-    if board.session.anonymous:
-        fail("Votes in an anonymous session are cast in the app (therapy join), not by name.")
-    wanted = name.strip().casefold()
-    voter = next((p for p in board.participants if (p.name or "").casefold() == wanted), None)
-    if voter is None:
-        if not side:
-            fail(f"{name.strip()} has not joined {code}; add --side to join them first.")
-        voter = sessions.join(code, side, name, bound=True)
-    left = 0
-    for complaint in complaints:
-        left = sessions.vote(code, voter.id, complaint)
-    click.echo(left)
+    click.echo(config.sessions.vote_as(code, name, side, complaints))
 
 
 @cli.command()
@@ -408,9 +408,9 @@ def review(config: Config, code: str, ref: str, outcome: str) -> None:
 @pass_config
 def export(config: Config, code: str, fmt: str, template: str | None, output: Path | None) -> None:
     """Export the action plan as Markdown, JSON or CSV."""
-    from therapy.export import plan_for, write_file
+    from therapy.export import write_file
 
-    text = plan_for(config.sessions, code, fmt, template)
+    text = config.sessions.plan(code, fmt, template)
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -438,10 +438,8 @@ def demo(config: Config, print_plan: bool) -> None:
     if not print_plan:
         run_app(config, code)
         return
-    from therapy.export import plan_for
-
     click.echo(f"Demo session: {code} (in {config.data_dir})", err=True)
-    click.echo(plan_for(sessions, code), nl=False)
+    click.echo(sessions.plan(code), nl=False)
 
 
 @cli.command()
@@ -472,8 +470,8 @@ def ssh(config: Config, name: str | None, side: str | None) -> None:
     typed after the host (ssh -t retro@host CODE)."""
     for variable in [v for v in os.environ if v.startswith("TEXTUAL_SCREENSHOT")]:
         del os.environ[variable]  # Textual would write a screenshot file: not from here
-    typed = os.environ.get("SSH_ORIGINAL_COMMAND", "").split()
-    if len(typed) != 1 or not typed[0].isalnum():
+    typed = os.environ.get("SSH_ORIGINAL_COMMAND", "")[:200].split()
+    if len(typed) != 1 or not typed[0].isalnum() or len(typed[0]) > 32:
         fail(
             "Say which session to join after the host, like: ssh -t retro@host K7QX2M "
             "(ask the facilitator for the code)."
@@ -502,6 +500,7 @@ def run_participant(
     session = sessions.session(code)
     if side is not None:
         side = sessions.side_name(session, side)  # a wrong side is told here, in one sentence
+    require_terminal()  # before joining: a refused connection leaves no participant behind
     if side is not None and (name or session.anonymous):
         participant = sessions.join(code, side, name, bound=name is not None)
         run_app(config, code, Actor(Role.PARTICIPANT, participant.id), restricted=restricted)
@@ -528,13 +527,12 @@ def run_app(
 ) -> None:
     require_terminal()
     from therapy.tui.app import TherapyApp
-    from therapy.tui.view import load_view
 
     sessions = config.sessions
     opened = None
     if code is not None and joining is None:  # loaded first: the first frame is the phase
-        stamp = sessions.store.stamp(code)
-        opened = (load_view(sessions, code, viewer), stamp)
+        stamp = sessions.stamp(code)
+        opened = (sessions.view(code, viewer), stamp)
     app = TherapyApp(sessions, code, viewer, opened=opened, joining=joining, restricted=restricted)
     app.run()
     if app.return_code:

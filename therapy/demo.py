@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from therapy import service
 from therapy.model import Phase
 from therapy.service import Sessions
 
@@ -33,19 +32,15 @@ EARLIER_ACTIONS = (
 )
 
 
-def _today() -> datetime:
-    return datetime.fromisoformat(service.now())
-
-
-def _days(days: int) -> str:
-    return (_today() + timedelta(days=days)).date().isoformat()
+def _days(sessions: Sessions, days: int) -> str:
+    return (sessions.moment() + timedelta(days=days)).date().isoformat()
 
 
 def _earlier_session(sessions: Sessions) -> str:
-    created = (_today() - timedelta(days=42)).isoformat(timespec="seconds")
+    created = (sessions.moment() - timedelta(days=42)).isoformat(timespec="seconds")
     session = sessions.create("Q2 pipeline truce", SIDES, created=created)
     code = session.code
-    with sessions.store.transaction(code):
+    with sessions.batch(code):
         sessions.add_complaint(
             code, "Sales", "Nobody agrees what a qualified lead is.", author="Alex"
         )
@@ -54,7 +49,9 @@ def _earlier_session(sessions: Sessions) -> str:
         )
         sessions.set_phase(code, Phase.REMEDY.value)
         for what, owner, cause, status in EARLIER_ACTIONS:
-            item = sessions.add_action(code, what, owner, _days(-14), cause, "agreed in the room")
+            item = sessions.add_action(
+                code, what, owner, _days(sessions, -14), cause, "agreed in the room"
+            )
             if status != "open":
                 sessions.set_action_status(code, item.id, status)
         sessions.set_phase(code, Phase.CLOSE.value)
@@ -70,7 +67,7 @@ def build_demo(sessions: Sessions, until: Phase = Phase.CLOSE, finish_last: bool
     """
     _earlier_session(sessions)
     code = sessions.create("Q3 lead handoff", SIDES, votes=3).code
-    with sessions.store.transaction(code):  # one write for the whole walk
+    with sessions.batch(code):  # one write for the whole walk
         people = {
             name: sessions.join(code, side, name, bound=True).id
             for name, side in (
@@ -138,7 +135,7 @@ class _Demo:
             code,
             "Sign a lead agreement: what a hot lead is, follow-up within 24 hours",
             "Alex and Dana",
-            _days(14),
+            _days(sessions, 14),
             "misaligned-expectations",
             "lead-to-meeting rate above 30%",
             (ids[1], ids[6]),
@@ -147,7 +144,7 @@ class _Demo:
             code,
             "Set one shared goal: revenue per campaign, reviewed monthly",
             "Sam and Priya",
-            _days(30),
+            _days(sessions, 30),
             "different-goals",
             "revenue per campaign",
             (ids[3],),

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from therapy.model import Cause
+from therapy.model import Cause, Suggestion
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _STOP = frozenset(
@@ -34,19 +34,6 @@ def _stem(word: str) -> str:
 def words(text: str) -> list[str]:
     """Lower-case stems of the meaningful words of a text."""
     return [_stem(w) for w in _WORD.findall(text.casefold()) if w not in _STOP]
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    cause: str | None
-    score: float
-    words: tuple[str, ...]
-
-    @property
-    def reason(self) -> str:
-        if self.cause is None:
-            return "no words of any cause"
-        return "matched: " + ", ".join(self.words)
 
 
 @dataclass(frozen=True)

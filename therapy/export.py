@@ -10,21 +10,17 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 
-from therapy.diagnose import Suggestion, suggest
-from therapy.model import Board, EarlierItem, Relationship, TherapyError
+from therapy.diagnose import suggest
+from therapy.model import Board, EarlierItem, History, Relationship, Suggestion, TherapyError
 from therapy.prompts import Prompts, shipped_folder
-from therapy.text import clean_line
-
-if TYPE_CHECKING:
-    from therapy.service import Sessions
+from therapy.text import clean_line, strip_controls
 
 FORMATS = ("md", "json", "csv")
 
@@ -33,8 +29,10 @@ _INLINE = str.maketrans({ch: "\\" + ch for ch in "\\`*_[]<>|~&#@"})
 # What Markdown reads at the start of a line: lists, quotes, headings, setext underlines.
 _BULLET = re.compile(r"^([-+=])")
 _ORDERED = re.compile(r"^(\d+)([.)])")
-# What autolinkers (GitHub, linkify) turn into links: scheme://, www. and domain.tld.
-_LINKISH = re.compile(r"(?<=\w)([.:])(?=[\w/])")
+# What autolinkers (GitHub, linkify) turn into links: scheme://, www. and domain.tld. They
+# find a domain after almost any character (`paypal🔒.com`, `¬.AL`), so every dot or colon
+# that a word or a slash follows is escaped, whatever stands before it.
+_LINKISH = re.compile(r"([.:])(?=[\w/])")
 
 
 def markdown_text(value: Any) -> str:
@@ -55,16 +53,20 @@ class Plan:
     earlier: list[EarlierItem]
     suggestions: dict[int, Suggestion]
     prompts: Prompts
+    date: str = ""  # the day it was made, from the service's clock
+    skipped: list[str] = field(default_factory=list)  # earlier sessions that were unreadable
 
     def cause_name(self, key: str | None) -> str:
         return self.prompts.cause_name(key)
 
 
 def build_plan(
-    board: Board, relationship: Relationship, earlier: list[EarlierItem], prompts: Prompts
+    board: Board, relationship: Relationship, history: History, prompts: Prompts, date: str
 ) -> Plan:
     suggestions = {c.id: suggest(c.text, prompts.causes) for c in board.complaints}
-    return Plan(board, relationship, earlier, suggestions, prompts)
+    return Plan(
+        board, relationship, history.items, suggestions, prompts, date, list(history.skipped)
+    )
 
 
 @cache
@@ -106,7 +108,7 @@ def _template(template: str | None) -> jinja2.Template:
         ) from None
 
 
-def to_markdown(plan: Plan, template: str | None = None, today: str | None = None) -> str:
+def to_markdown(plan: Plan, template: str | None = None) -> str:
     board = plan.board
     by_cause = {key: [] for key in (*plan.prompts.cause_keys, None)}  # type: dict[str|None, list]
     for item in board.items():
@@ -131,7 +133,8 @@ def to_markdown(plan: Plan, template: str | None = None, today: str | None = Non
             earlier=plan.earlier,
             questions=questions,
             suggestions=plan.suggestions,
-            date=today or datetime.now(UTC).date().isoformat(),
+            date=plan.date,
+            skipped=plan.skipped,
         )
     except jinja2.TemplateError as error:
         raise TherapyError(f"The template could not be filled in: {error}.") from None
@@ -203,6 +206,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
             }
             for e in plan.earlier
         ],
+        "skipped_sessions": plan.skipped,
         "relationship": {
             "label": plan.relationship.label,
             "score": plan.relationship.score,
@@ -219,8 +223,9 @@ def to_json(plan: Plan) -> str:
 
 def _cell(value: Any) -> Any:
     """Spreadsheets run cells that start with = + - @ as formulas: make them text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
+    if isinstance(value, str):
+        value = strip_controls(value)  # stored text is clean; a cell never carries a control
+        return "'" + value if value[:1] in ("=", "+", "-", "@", "\t") else value
     return "" if value is None else value
 
 
@@ -244,15 +249,6 @@ def render(plan: Plan, fmt: str = "md", template: str | None = None) -> str:
     if fmt == "csv":
         return to_csv(plan)
     raise TherapyError(f"There is no export format '{fmt}'; use md, json or csv.")
-
-
-def plan_for(sessions: Sessions, code: str, fmt: str = "md", template: str | None = None) -> str:
-    """The plan of one session as `therapy export` writes it."""
-    board = sessions.board(code)
-    earlier = sessions.earlier_items(code, board.session)
-    relationship = sessions.relationship(code, board, earlier)
-    plan = build_plan(board, relationship, earlier, sessions.prompts)
-    return render(plan, fmt, template)
 
 
 def write_file(path: Path, text: str) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class TherapyError(Exception):
@@ -13,9 +15,11 @@ class TherapyError(Exception):
 
 def unknown(kind: str, value: str, choices: Iterable[str], where: str = "") -> TherapyError:
     """ "There is no phase 'lunch'; use one of: ..." for any name a person got wrong."""
-    shown = " ".join(str(value).split())[:80]  # quoted back to a terminal: one tame line
-    shown = "".join(ch for ch in shown if ch.isprintable())
-    return TherapyError(f"There is no {kind} '{shown}'{where}; use one of: {', '.join(choices)}.")
+    from therapy.text import shown
+
+    return TherapyError(
+        f"There is no {kind} '{shown(value)}'{where}; use one of: {', '.join(choices)}."
+    )
 
 
 class Phase(StrEnum):
@@ -52,12 +56,21 @@ class Role(StrEnum):
     OBSERVER = "observer"  # the projector: sees what the whole room may see
 
 
+def _secret() -> str:
+    return os.urandom(16).hex()
+
+
 @dataclass(frozen=True)
 class Actor:
-    """Who is asking: the facilitator, or one participant of the session."""
+    """Who is asking: the facilitator, or one participant of the session.
+
+    `secret` lives only in the process that holds this Actor: in an anonymous session a
+    card or vote carries a keyed hash of it, so its author can still edit it while nothing
+    stored ties it to a person or seat."""
 
     role: Role
     participant: int | None = None
+    secret: str = field(default_factory=_secret, compare=False, repr=False)
 
     @property
     def is_facilitator(self) -> bool:
@@ -93,6 +106,8 @@ class Session:
     timeboxes: dict[str, int] = field(default_factory=dict)
     icebreaker: int = 0
     discussing: int | None = None  # remedy: the lead complaint of the item on the table
+    next_ids: dict[str, int] = field(default_factory=dict)  # per table: ids are never reused
+    seat_key: str | None = None  # anonymous sessions: the key of the participants' seats
 
     @property
     def pair(self) -> str:
@@ -117,6 +132,7 @@ class Participant:
     joined: str = ""
     seen: str = ""
     seat: str | None = None  # anonymous sessions: a keyed hash of the bound name, never the name
+    spent: int = 0  # anonymous sessions: votes spent (the votes themselves name nobody)
 
 
 @dataclass
@@ -129,6 +145,7 @@ class Complaint:
     cause: str | None = None
     group: int | None = None
     created: str = ""
+    claim: str | None = None  # anonymous sessions: proves authorship to the author's process
 
 
 @dataclass
@@ -144,8 +161,9 @@ class Group:
 @dataclass
 class Vote:
     id: int
-    participant: int
+    participant: int | None  # None in an anonymous session
     complaint: int
+    claim: str | None = None  # anonymous sessions: proves the vote to the voter's process
 
 
 @dataclass
@@ -183,6 +201,62 @@ class EarlierItem:
     @property
     def ref(self) -> str:
         return f"{self.session}-{self.item.id}"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A cause the suggester proposes for a complaint, how sure it is (0..1) and why."""
+
+    cause: str | None
+    score: float
+    words: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        if self.cause is None:
+            return "no words of any cause"
+        return "matched: " + ", ".join(self.words)
+
+
+@dataclass
+class History:
+    """The action items of the pair's earlier sessions, and the sessions that could not be
+    read (damaged): those are skipped, and whoever shows the history says so."""
+
+    items: list[EarlierItem] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IndexEntry:
+    """A session as the index lists it."""
+
+    code: str
+    title: str = ""
+    sides: list[str] = field(default_factory=list)
+    pair: str = ""
+    created: str = ""
+
+
+@dataclass
+class Snapshot:
+    """Everything stored of one session, checked against its schema when it was read."""
+
+    session: Session
+    participants: dict[int, Participant] = field(default_factory=dict)
+    complaints: dict[int, Complaint] = field(default_factory=dict)
+    votes: dict[int, Vote] = field(default_factory=dict)
+    actions: dict[int, ActionItem] = field(default_factory=dict)
+    wins: dict[int, Win] = field(default_factory=dict)
+
+    def add(self, table: str, row: Any) -> int:
+        """Store a new row under the session's next id for that table (never reused)."""
+        new_id = self.session.next_ids.get(table, 1)
+        self.session.next_ids[table] = new_id + 1
+        row.id = new_id
+        rows: dict[int, Any] = getattr(self, table)
+        rows[new_id] = row
+        return new_id
 
 
 @dataclass
@@ -233,6 +307,8 @@ class Board:
     action_items: list[ActionItem]
     wins: list[Win]
     hidden: dict[str, int] = field(default_factory=dict)
+    mine: set[int] = field(default_factory=set)  # complaints the viewer may edit or delete
+    my_votes: list[int] = field(default_factory=list)  # the viewer's own votes, by complaint
 
     def complaint(self, complaint_id: int) -> Complaint | None:
         return next((c for c in self.complaints if c.id == complaint_id), None)
@@ -240,8 +316,16 @@ class Board:
     def votes_for(self, complaint_id: int) -> int:
         return sum(1 for v in self.votes if v.complaint == complaint_id)
 
+    def votes_by(self, participant_id: int) -> list[int]:
+        """The complaints a participant voted on, once per vote (unknown when anonymous)."""
+        return [v.complaint for v in self.votes if v.participant == participant_id]
+
     def votes_left(self, participant_id: int) -> int:
-        spent = sum(1 for v in self.votes if v.participant == participant_id)
+        person = next((p for p in self.participants if p.id == participant_id), None)
+        if self.session.anonymous:
+            spent = person.spent if person else 0
+        else:
+            spent = len(self.votes_by(participant_id))
         return self.session.vote_budget - spent
 
     def items(self) -> list[Item]:

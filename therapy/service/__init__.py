@@ -1,0 +1,47 @@
+"""The rules of a session: phases and who may do what in each (one table, in
+`permissions`), hidden cards, vote budgets, anonymity and the validation of everything
+people type. The CLI, the TUI and the tests all go through here; none of them touches the
+store. One class, `Sessions`, is the public API; each part of it lives in its own module."""
+
+from __future__ import annotations
+
+from therapy.service.celebrate import CelebrateRules
+from therapy.service.complaints import ComplaintRules
+from therapy.service.reading import ReadingRules, SessionView
+from therapy.service.sessions import SessionRules, SessionSummary
+from therapy.service.validate import (
+    MAX_COMPLAINT,
+    complaint_text,
+    line_text,
+    new_code,
+    normalise_code,
+    parse_due,
+    parse_sides,
+)
+from therapy.service.votes import VoteRules
+from therapy.store import Attendance, StoreError
+
+__all__ = [
+    "MAX_COMPLAINT",
+    "Attendance",
+    "SessionSummary",
+    "SessionView",
+    "Sessions",
+    "StoreError",
+    "complaint_text",
+    "line_text",
+    "new_code",
+    "normalise_code",
+    "parse_due",
+    "parse_sides",
+]
+
+
+class Sessions(
+    SessionRules,
+    ComplaintRules,
+    VoteRules,
+    CelebrateRules,
+    ReadingRules,
+):
+    """Every rule of every session, over one store."""
