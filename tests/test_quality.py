@@ -1,4 +1,5 @@
-"""ruff (lint and format) and mypy, as configured in pyproject.toml, stay clean."""
+"""ruff (lint and format), mypy and the import contracts (lint-imports), as configured in
+pyproject.toml, stay clean."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent
         ["ruff", "check", "therapy", "tests", "bench"],
         ["ruff", "format", "--check", "therapy", "tests", "bench"],
         ["mypy"],
+        ["lint-imports"],
     ],
-    ids=["ruff-check", "ruff-format", "mypy"],
+    ids=["ruff-check", "ruff-format", "mypy", "import-contracts"],
 )
 def test_clean(command: list[str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", *command], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    # lint-imports has no `python -m` entry: run the script installed beside this python
+    argv = [sys.executable, "-m", *command]
+    if command == ["lint-imports"]:
+        argv = [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
