@@ -15,174 +15,35 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import errno
 import fcntl
 import json
 import os
-import random
 import re
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import msgspec
-from tinydb import TinyDB
-from tinydb.storages import Storage
 
-from therapy.model import (
-    ActionItem,
-    Complaint,
-    IndexEntry,
-    Participant,
-    Session,
-    Snapshot,
-    TherapyError,
-    Vote,
-    Win,
+from therapy.model import IndexEntry, Snapshot
+from therapy.store.files import (
+    LOCK_TIMEOUT,
+    TMP_SUFFIX,
+    Attendance,
+    Lock,
+    StoreError,
+    Tables,
+    damaged,
+    fsync_folder,
+    missing,
+    write_atomic,
 )
+from therapy.store.schema import decode, encode
 
-LOCK_TIMEOUT = 8.0
-_TMP_SUFFIX = ".tmp"
+__all__ = ["LOCK_TIMEOUT", "Attendance", "Store", "StoreError"]
+
 _CODE = re.compile(r"[A-Z0-9]{1,32}")
-
-Tables = dict[str, dict[str, Any]]
-ROWS: dict[str, type[Any]] = {
-    "participants": Participant,
-    "complaints": Complaint,
-    "votes": Vote,
-    "actions": ActionItem,
-    "wins": Win,
-}
-_READ_ONLY = (errno.EACCES, errno.EPERM, errno.EROFS)
-
-
-class StoreError(TherapyError):
-    pass
-
-
-class _Buffer(Storage):
-    """Keeps a transaction's tables in memory; the store writes them once, at commit."""
-
-    def __init__(self, tables: Tables | None, path: Path) -> None:
-        self.tables = tables
-        self.path = path
-        self.dirty = False
-
-    def read(self) -> Tables | None:
-        return self.tables
-
-    def write(self, data: Tables) -> None:
-        self.tables = data
-        self.dirty = True
-
-
-def _write_atomic(path: Path, tables: Tables) -> None:
-    try:
-        _replace(path, tables)
-    except OSError as error:
-        raise StoreError(
-            f"Cannot save {path} ({error.strerror}); nothing was changed: free some disk "
-            "space or fix the data folder's permissions, then try again."
-        ) from None
-
-
-def _replace(path: Path, tables: Tables) -> None:
-    payload = json.dumps(tables, ensure_ascii=False, separators=(",", ":")).encode()
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}{_TMP_SUFFIX}")
-    # os.open with 0o666 lets the umask decide, so a group can share the data folder.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class _Lock:
-    """An exclusive flock on a lock file, given up with a clear error after a timeout."""
-
-    def __init__(self, path: Path, what: str, timeout: float) -> None:
-        self.path = path
-        self.what = what
-        self.timeout = timeout
-        self.fd = -1
-
-    def acquire(self, blocking: bool = True) -> bool:
-        try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError as error:
-            raise StoreError(
-                f"Cannot write in the folder {self.path.parent} ({error.strerror}); nothing "
-                "was changed: check the data folder's permissions (a shared folder wants a "
-                "group and umask 002), or ask its owner."
-            ) from None
-        deadline = time.monotonic() + self.timeout
-        delay = 0.001
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except OSError as error:
-                if error.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-            if not blocking or time.monotonic() >= deadline:
-                os.close(self.fd)
-                self.fd = -1
-                if not blocking:
-                    return False
-                raise StoreError(
-                    f"{self.what} has been locked by another process for over "
-                    f"{self.timeout:g} s; if a therapy process is stopped (Ctrl-Z), resume "
-                    "or end it, then try again."
-                )
-            # short, jittered waits: a writer that just let go must not win the lock every time
-            time.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, 0.01)
-
-    def release(self) -> None:
-        if self.fd >= 0:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = -1
-
-    def __enter__(self) -> _Lock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-class Attendance:
-    """Held by a participant's process while it runs; see Store.attend."""
-
-    def __init__(self, lock: _Lock) -> None:
-        self.lock = lock
-
-    def hold(self) -> bool:
-        """Take the presence lock if free; the same person may still be connected from a
-        window they are closing, so try again later rather than wait."""
-        return self.lock.fd >= 0 or self.lock.acquire(blocking=False)
-
-    def close(self) -> None:
-        self.lock.release()
 
 
 class Store:
@@ -223,20 +84,20 @@ class Store:
     def index_path(self) -> Path:
         return self.root / "index.json"
 
-    def _session_lock(self, code: str) -> _Lock:
-        return _Lock(self.session_folder(code) / "lock", f"Session {code}", self.lock_timeout)
+    def _session_lock(self, code: str) -> Lock:
+        return Lock(self.session_folder(code) / "lock", f"Session {code}", self.lock_timeout)
 
-    def _index_lock(self) -> _Lock:
-        return _Lock(self.root / "index.lock", "The session index", self.lock_timeout)
+    def _index_lock(self) -> Lock:
+        return Lock(self.root / "index.lock", "The session index", self.lock_timeout)
 
     @staticmethod
     def _leftovers(folder: Path) -> list[Path]:
         try:
-            return [Path(e.path) for e in os.scandir(folder) if e.name.endswith(_TMP_SUFFIX)]
+            return [Path(e.path) for e in os.scandir(folder) if e.name.endswith(TMP_SUFFIX)]
         except FileNotFoundError:
             return []
 
-    def _clean_leftovers(self, folder: Path, lock: _Lock | None) -> None:
+    def _clean_leftovers(self, folder: Path, lock: Lock | None) -> None:
         """Remove temp files a crashed writer left behind: only under their file's lock, so
         that a live writer's temp file is never taken from under it."""
         leftovers = self._leftovers(folder)
@@ -353,7 +214,7 @@ class Store:
         for folder in folders:
             if (folder / "session.json").exists() or not _CODE.fullmatch(folder.name):
                 continue
-            lock = _Lock(folder / "lock", f"Session {folder.name}", 0)
+            lock = Lock(folder / "lock", f"Session {folder.name}", 0)
             try:
                 if not lock.acquire(blocking=False):
                     continue
@@ -386,7 +247,7 @@ class Store:
             ) from None
         try:
             with self._session_lock(session.code):
-                _write_atomic(self.path(session.code), encode(snapshot))
+                write_atomic(self.path(session.code), encode(snapshot))
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -425,7 +286,7 @@ class Store:
                 del self._open()[code]
             after = encode(snapshot)
             if after != before:
-                _write_atomic(path, after)
+                write_atomic(path, after)
 
     def _open(self) -> dict[str, tuple[Snapshot]]:
         """The sessions this thread holds a transaction on."""
@@ -441,7 +302,7 @@ class Store:
     def attend(self, code: str, participant_id: int) -> Attendance:
         path = self._presence(code, participant_id)
         path.parent.mkdir(mode=0o777, exist_ok=True)
-        attendance = Attendance(_Lock(path, f"Participant {participant_id}", 0))
+        attendance = Attendance(Lock(path, f"Participant {participant_id}", 0))
         attendance.hold()
         return attendance
 
@@ -482,7 +343,7 @@ class Store:
                 return  # a damaged row: the file is never rewritten (index() names it)
             next_id = max((int(key) for key in sessions), default=0) + 1
             sessions[str(next_id)] = msgspec.to_builtins(entry)
-            _write_atomic(self.index_path, tables)
+            write_atomic(self.index_path, tables)
 
     def delete(self, code: str) -> None:
         folder = self.session_folder(code)
@@ -494,7 +355,7 @@ class Store:
                     msgspec.convert(row, IndexEntry)  # damaged: leave it, index() skips us
                 for key in [key for key, row in sessions.items() if row["code"] == code]:
                     del sessions[key]
-                _write_atomic(self.index_path, tables)
+                write_atomic(self.index_path, tables)
             for entry in os.scandir(folder):
                 if entry.is_dir(follow_symlinks=False):
                     shutil.rmtree(entry.path, ignore_errors=True)  # presence/
@@ -504,61 +365,4 @@ class Store:
         with contextlib.suppress(OSError):
             os.unlink(folder / "lock")
             folder.rmdir()
-        _fsync_folder(self.folder)
-
-
-def decode(tables: Tables, path: Path) -> Snapshot:
-    """A session file's tables as checked model objects; any wrong shape is damage."""
-    try:
-        db = TinyDB(storage=_Buffer, tables=tables, path=path)
-        records = db.table("session").all()
-        if len(records) != 1 or records[0].doc_id != 1:
-            raise ValueError("it has no session record")
-        snapshot = Snapshot(msgspec.convert(dict(records[0]), Session))
-        for name, row_type in ROWS.items():
-            rows = getattr(snapshot, name)
-            for doc in db.table(name).all():
-                rows[doc.doc_id] = msgspec.convert({**doc, "id": doc.doc_id}, row_type)
-        _check(snapshot)
-    except (msgspec.ValidationError, ValueError, TypeError, AttributeError) as error:
-        raise damaged(path, str(error) or type(error).__name__) from None
-    return snapshot
-
-
-def _check(snapshot: Snapshot) -> None:
-    """What the types alone do not say: known sides, and ids the counters will not reuse."""
-    sides = snapshot.session.sides
-    if len(sides) < 2 or not all(sides):
-        raise ValueError("a session needs two or more named sides")
-    for name in ("participants", "complaints", "wins"):
-        for row in getattr(snapshot, name).values():
-            if row.side not in sides:
-                raise ValueError(f"{name} row {row.id} has the unknown side '{row.side[:40]}'")
-    for name in ROWS:
-        rows = getattr(snapshot, name)
-        if rows and snapshot.session.next_ids.get(name, 1) <= max(rows):
-            raise ValueError(f"the next id of {name} would reuse one that is taken")
-
-
-def encode(snapshot: Snapshot) -> Tables:
-    """The tables as TinyDB keeps them (document id as key, the id not repeated inside)."""
-    tables: Tables = {"session": {"1": msgspec.to_builtins(snapshot.session)}}
-    for name in ROWS:
-        rows = {}
-        for row_id, row in sorted(getattr(snapshot, name).items()):
-            doc = msgspec.to_builtins(row)
-            del doc["id"]
-            rows[str(row_id)] = doc
-        tables[name] = rows
-    return tables
-
-
-def missing(code: str) -> StoreError:
-    return StoreError(f"There is no session {code}; run 'therapy list' to see the session codes.")
-
-
-def damaged(path: Path, reason: str) -> StoreError:
-    return StoreError(
-        f"The file {path} is damaged ({reason}); it was left untouched: restore it from a "
-        "backup or move it aside (other sessions still work)."
-    )
+        fsync_folder(self.folder)

@@ -1,0 +1,138 @@
+"""The terminal app's commands: facilitate, join, ssh, watch, demo, and how the app is run."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from therapy.cli import Config, _code, cli, fail, pass_config
+from therapy.model import FACILITATOR, Actor
+
+if TYPE_CHECKING:
+    from therapy.tui.app import Joining
+
+
+@cli.command()
+@click.argument("code", callback=lambda ctx, param, value: _code(value))
+@pass_config
+def facilitate(config: Config, code: str) -> None:
+    """Open a session in the terminal app as its facilitator."""
+    config.sessions.session(code)  # a wrong code is told here, in one sentence
+    run_app(config, code)
+
+
+@cli.command()
+@click.argument("code", callback=lambda ctx, param, value: _code(value))
+@click.option("--name", help="Your name (not asked or stored in an anonymous session).")
+@click.option("--side", help="Your side; asked when not given.")
+@pass_config
+def join(config: Config, code: str, name: str | None, side: str | None) -> None:
+    """Join a session as a participant; asks for what is missing."""
+    run_participant(config, code, name, side)
+
+
+@cli.command()
+@click.option("--name", help="The person this key belongs to: bound, they cannot change it.")
+@click.option("--side", help="Their side, if it is fixed too.")
+@pass_config
+def ssh(config: Config, name: str | None, side: str | None) -> None:
+    """Entry for an OpenSSH command= or ForceCommand: the session code is what the person
+    typed after the host (ssh -t retro@host CODE)."""
+    for variable in [v for v in os.environ if v.startswith("TEXTUAL_SCREENSHOT")]:
+        del os.environ[variable]  # Textual would write a screenshot file: not from here
+    typed = os.environ.get("SSH_ORIGINAL_COMMAND", "")[:200].split()
+    if len(typed) != 1 or not typed[0].isalnum() or len(typed[0]) > 32:
+        fail(
+            "Say which session to join after the host, like: ssh -t retro@host K7QX2M "
+            "(ask the facilitator for the code)."
+        )
+    run_participant(config, _code(typed[0]), name, side, restricted=True)
+
+
+@cli.command()
+@click.argument("code", callback=lambda ctx, param, value: _code(value))
+@pass_config
+def watch(config: Config, code: str) -> None:
+    """A read-only view of a session for a shared screen or projector."""
+    from therapy.model import OBSERVER
+
+    config.sessions.session(code)  # a wrong code is told here, in one sentence
+    run_app(config, code, viewer=OBSERVER)
+
+
+def run_participant(
+    config: Config, code: str, name: str | None, side: str | None, restricted: bool = False
+) -> None:
+    """Join (asking in the app for what is missing), then follow the session."""
+    from therapy.model import Actor, Role
+
+    sessions = config.sessions
+    session = sessions.session(code)
+    if side is not None:
+        side = sessions.side_name(session, side)  # a wrong side is told here, in one sentence
+    require_terminal()  # before joining: a refused connection leaves no participant behind
+    if side is not None and (name or session.anonymous):
+        participant = sessions.join(code, side, name, bound=name is not None)
+        run_app(config, code, Actor(Role.PARTICIPANT, participant.id), restricted=restricted)
+    else:
+        run_app(config, code, joining=(session, name, side), restricted=restricted)
+
+
+def require_terminal() -> None:
+    # Without a terminal the app cannot draw, and nothing would end it when the
+    # connection goes (ssh without -t): say so instead of hanging on.
+    if not sys.stdin.isatty() or not (sys.stdout.isatty() or sys.stderr.isatty()):
+        fail(
+            "The terminal app needs a terminal: over SSH connect with ssh -t; for the plan "
+            "without the app, use therapy export (or therapy demo --print)."
+        )
+
+
+def run_app(
+    config: Config,
+    code: str | None = None,
+    viewer: Actor = FACILITATOR,
+    joining: Joining | None = None,
+    restricted: bool = False,
+) -> None:
+    require_terminal()
+    from therapy.tui.app import TherapyApp
+
+    sessions = config.sessions
+    opened = None
+    if code is not None and joining is None:  # loaded first: the first frame is the phase
+        stamp = sessions.stamp(code)
+        opened = (sessions.view(code, viewer), stamp)
+    app = TherapyApp(sessions, code, viewer, opened=opened, joining=joining, restricted=restricted)
+    app.run()
+    if app.return_code:
+        raise SystemExit(app.return_code)
+    if app.farewell:
+        click.echo(app.farewell, err=True)
+
+
+@cli.command()
+@click.option(
+    "--print",
+    "print_plan",
+    is_flag=True,
+    help="Walk the demo through every phase and print its code and plan instead.",
+)
+@pass_config
+def demo(config: Config, print_plan: bool) -> None:
+    """Open a fresh copy of a ready-made Sales x Marketing session as facilitator."""
+    from therapy.demo import build_demo
+    from therapy.model import Phase
+
+    if not print_plan:
+        require_terminal()  # before the demo is built, not after
+    sessions = config.sessions
+    code = build_demo(sessions, until=Phase.CLOSE if print_plan else Phase.CHECK_IN)
+    if not print_plan:
+        run_app(config, code)
+        return
+    click.echo(f"Demo session: {code} (in {config.data_dir})", err=True)
+    click.echo(sessions.plan(code), nl=False)
