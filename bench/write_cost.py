@@ -20,6 +20,7 @@ Reports only; exits 0 unless --strict is given and the goal is missed.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import shutil
 import statistics
@@ -32,7 +33,6 @@ from pathlib import Path
 # First: importing common puts the checkout on sys.path for the therapy imports below.
 from common import p90
 
-from therapy.model import pair_key
 from therapy.service import Sessions, new_code
 from therapy.store import Store
 
@@ -56,23 +56,20 @@ def make_target(root: Path) -> str:
 
 def add_history(root: Path, count: int) -> None:
     """COUNT other sessions: copies of one real session file, each in its own folder with
-    the lock file a used session has, each registered in the index through Store.register."""
+    the lock file a used session has, each written and registered by Store.create."""
     store = Store(root)
     sessions = Sessions(store)
     template = make_target(root)  # one more realistic session (20 complaints) as the model
-    payload = store.path(template).read_bytes()
-    entry = {"title": "Earlier retro", "sides": list(SIDES), "pair": pair_key(list(SIDES))}
+    model = store.read(template)
     made = 0
     while made < count - 1:
-        code = new_code()
-        if not store.reserve(code):
-            continue
-        store.path(code).write_bytes(payload.replace(template.encode(), code.encode()))
-        (store.session_folder(code) / "lock").touch()
-        created = f"2025-{1 + made % 12:02d}-{1 + made % 28:02d}T09:00:00+00:00"
-        store.register(code, {**entry, "created": created})
-        made += 1
-    assert len(sessions.store.index()) == count
+        snapshot = copy.deepcopy(model)
+        snapshot.session.code = new_code()
+        snapshot.session.title = "Earlier retro"
+        snapshot.session.created = f"2025-{1 + made % 12:02d}-{1 + made % 28:02d}T09:00:00+00:00"
+        if store.create(snapshot):
+            made += 1
+    assert len(sessions.store.index()[0]) == count
 
 
 def main() -> int:
