@@ -138,6 +138,9 @@ def test_any_text_keeps_the_markdown_inert(tmp_path_factory, texts: list[str]) -
     assert_inert(plan_markdown(sessions, code))
 
 
+# Enough examples to find what linkify turns into a link after an odd character (`¬.AL`
+# needed about 20,000 when the filter let it through).
+@settings(max_examples=20_000, deadline=None)
 @given(st.text(max_size=200))
 def test_markdown_filter_alone(text: str) -> None:
     escaped = markdown_text(text)
