@@ -3,7 +3,7 @@
 Builds one realistic session through the service (4 participants, 1,000 complaints logged
 in one add_complaints call, groups, agreed causes, votes, action items, wins, and an earlier
 session of the pair with action items reviewed at check-in), then times the code path of
-`therapy export` (therapy.export.plan_for) for each format, interleaved with the baseline:
+`therapy export` (Sessions.plan) for each format, interleaved with the baseline:
 reading the session alone (Sessions.board).
 
 Goal (absolute, since people wait for it): median md export <= 100 ms. Ratio = median of
@@ -29,7 +29,6 @@ from pathlib import Path
 from common import p90
 
 from therapy import export
-from therapy.export import plan_for
 from therapy.model import FACILITATOR, Actor, Role
 from therapy.service import Sessions
 from therapy.store import Store
@@ -195,18 +194,19 @@ def main() -> int:
             sessions.earlier_items(code)
 
         relationship = sessions.relationship(code, board)
-        earlier = sessions.earlier_items(code)
+        history = sessions.history(board.session)
+        today = sessions.today()
 
         def split_plan() -> None:
-            export.build_plan(board, relationship, earlier, sessions.prompts)
+            export.build_plan(board, relationship, history, sessions.prompts, today)
 
-        plan = export.build_plan(board, relationship, earlier, sessions.prompts)
+        plan = export.build_plan(board, relationship, history, sessions.prompts, today)
 
         steps: dict[str, Callable[[], object]] = {
             "board (baseline)": lambda: sessions.board(code),
-            "export md": lambda: plan_for(sessions, code, "md"),
-            "export json": lambda: plan_for(sessions, code, "json"),
-            "export csv": lambda: plan_for(sessions, code, "csv"),
+            "export md": lambda: sessions.plan(code, "md"),
+            "export json": lambda: sessions.plan(code, "json"),
+            "export csv": lambda: sessions.plan(code, "csv"),
             "md: relationship+earlier": split_relationship,
             "md: build_plan (suggest)": split_plan,
             "md: load template": lambda: export._template(None),

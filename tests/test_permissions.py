@@ -37,9 +37,7 @@ DOES: dict[Action, Do] = {
     Action.MOVE_PHASE: lambda s, code, who, w: s.set_phase(
         code, "back" if w["phase"] is Phase.CLOSE else "next", who
     ),
-    Action.SET_TIMEBOX: lambda s, code, who, w: s.set_timebox(
-        code, str(w["phase"]), 600, who
-    ),
+    Action.SET_TIMEBOX: lambda s, code, who, w: s.set_timebox(code, str(w["phase"]), 600, who),
     Action.ICEBREAKER: lambda s, code, who, w: s.next_icebreaker(code, who),
     Action.DELETE_SESSION: lambda s, code, who, w: s.delete(code, who),
 }

@@ -11,8 +11,8 @@ import pytest
 from tui_support import app_for, demo_sessions, fix_world, settle
 
 from therapy.model import ActionStatus, Phase
-from therapy.tui.screens.base import PhaseScreen
 from therapy.tui.widgets.cards import CardList
+from therapy.tui.widgets.phase_screen import PhaseScreen
 
 SIZE = (120, 36)
 
@@ -299,7 +299,9 @@ async def test_palette_commands_and_timer(data_dir: Path, monkeypatch) -> None:
             "Sessions",
             "Theme",
         } <= titles
-        app.ask_timer()
+        from therapy.tui.commands import ask_timer
+
+        ask_timer(app)
         await pilot.pause(0.1)
         await pilot.press("ctrl+u", "1", "2", "enter")
         await settle(pilot)
@@ -311,11 +313,12 @@ async def test_palette_commands_and_timer(data_dir: Path, monkeypatch) -> None:
 
 
 def test_the_plan_shown_at_close_is_the_export_for_every_viewer(data_dir: Path) -> None:
-    from therapy.export import plan_for
+    from click.testing import CliRunner
+
+    from therapy.cli import cli
     from therapy.model import FACILITATOR, OBSERVER, Actor, Role
-    from therapy.tui.view import load_view
 
     sessions, code = demo_sessions(data_dir, Phase.CLOSE)
-    exported = plan_for(sessions, code)
+    exported = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "export", code]).output
     for viewer in (FACILITATOR, Actor(Role.PARTICIPANT, 1), OBSERVER):
-        assert load_view(sessions, code, viewer).plan == exported
+        assert sessions.view(code, viewer).plan == exported

@@ -14,11 +14,9 @@ from textual.widgets import Static
 from tui_support import app_for, demo_sessions, fix_world, settle
 
 from therapy.model import OBSERVER, Actor, Phase, Role
-from therapy.service import Sessions
-from therapy.store import Attendance
+from therapy.service import Attendance, Sessions
 from therapy.tui.app import TherapyApp
 from therapy.tui.screens.help import keys_of
-from therapy.tui.view import load_view
 from therapy.tui.widgets.cards import CardList
 from therapy.tui.widgets.presence import PresenceBar
 from therapy.tui.widgets.prompt import TextPrompt
@@ -31,7 +29,7 @@ ALEX, SAM, DANA = 1, 2, 3  # the demo's participants, in the order they joined (
 
 def viewer_app(sessions: Sessions, code: str, viewer: Actor) -> TherapyApp:
     """The app as `therapy join` (a participant) or `therapy watch` (OBSERVER) starts it."""
-    opened = (load_view(sessions, code, viewer), sessions.store.stamp(code))
+    opened = (sessions.view(code, viewer), sessions.stamp(code))
     return TherapyApp(sessions, code, viewer=viewer, cursor_blink=False, opened=opened)
 
 
@@ -264,7 +262,7 @@ async def test_close_copies_the_plan_and_writes_no_file(
         assert "Export plan" not in offered(app)
         await pilot.press("c")
         await pilot.pause(0.1)
-        assert app.clipboard == load_view(sessions, code, OBSERVER).plan
+        assert app.clipboard == sessions.view(code, OBSERVER).plan
         assert "Sign a lead agreement" in app.clipboard
     assert list(tmp_path.glob("*.md")) == []
 
@@ -404,7 +402,7 @@ async def test_watch_screen_changes_its_pane_in_place(data_dir: Path) -> None:
         assert app.live is not None
         app.live.stop()  # this test hands the screen its views itself
         sessions.set_phase(code, "close")
-        screen.show(load_view(sessions, code, OBSERVER))
+        screen.show(sessions.view(code, OBSERVER))
         await pilot.pause(0.2)
         assert app.screen is screen and screen.phase is Phase.CLOSE
         assert screen.has_class("close") and not screen.has_class("vent")

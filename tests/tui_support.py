@@ -8,14 +8,12 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from therapy import service
 from therapy.demo import build_demo
 from therapy.model import FACILITATOR, Phase
-from therapy.service import Sessions
+from therapy.service import Sessions, validate
 from therapy.store import Store
 from therapy.tui.app import TherapyApp
-from therapy.tui.screens.base import PhaseScreen
-from therapy.tui.view import load_view
+from therapy.tui.widgets.phase_screen import PhaseScreen
 
 NOW = "2026-11-27T10:00:00+00:00"
 CODES = ("EARLY2", "DEMO42", "OTHER3", "EXTRA4", "EXTRA5", "EXTRA6")
@@ -23,8 +21,8 @@ CODES = ("EARLY2", "DEMO42", "OTHER3", "EXTRA4", "EXTRA5", "EXTRA6")
 
 def fix_world(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     codes = itertools.chain(CODES, (f"CODE{n:02d}" for n in itertools.count()))
-    monkeypatch.setattr(service, "now", lambda: NOW)
-    monkeypatch.setattr(service, "new_code", lambda: next(codes))
+    monkeypatch.setenv("THERAPY_NOW", NOW)
+    monkeypatch.setattr(validate, "new_code", lambda: next(codes))
 
 
 def demo_sessions(data_dir: Path, phase: Phase, finish: bool = True) -> tuple[Sessions, str]:
@@ -36,8 +34,8 @@ def app_for(sessions: Sessions, code: str | None = None, preload: bool = True) -
     """The app as `therapy facilitate` starts it: the first view loaded before it runs."""
     opened = None
     if code is not None and preload:
-        stamp = sessions.store.stamp(code)
-        opened = (load_view(sessions, code, FACILITATOR), stamp)
+        stamp = sessions.stamp(code)
+        opened = (sessions.view(code, FACILITATOR), stamp)
     return TherapyApp(sessions, code, cursor_blink=False, opened=opened)
 
 
@@ -53,7 +51,7 @@ async def settle(pilot: Pilot[None], rounds: int = 300) -> None:
         if app.live is None:
             return
         on_screen = next((s for s in app.screen_stack if isinstance(s, PhaseScreen)), None)
-        stored = app.sessions.store.stamp(app.live.code)
+        stored = app.sessions.stamp(app.live.code)
         if (
             on_screen is not None
             and app.live.shown == stored

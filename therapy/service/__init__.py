@@ -5,6 +5,8 @@ store. One class, `Sessions`, is the public API; each part of it lives in its ow
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from therapy.service.celebrate import CelebrateRules
 from therapy.service.complaints import ComplaintRules
 from therapy.service.reading import ReadingRules, SessionView
@@ -21,7 +23,11 @@ from therapy.service.validate import (
 from therapy.service.votes import VoteRules
 from therapy.store import Attendance, StoreError
 
+if TYPE_CHECKING:
+    from therapy.prompts import Prompts  # the type of SessionView.prompts, for the TUI
+
 __all__ = [
+    "Prompts",
     "MAX_COMPLAINT",
     "Attendance",
     "SessionSummary",

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-import math
-import re
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 from textual import on
@@ -16,35 +12,16 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from therapy.model import FACILITATOR, Actor, Participant, Phase, Role, Session
+from therapy.model import FACILITATOR, Actor, Participant, Role, Session
 from therapy.service import Sessions
-from therapy.text import clean_line
 from therapy.tui.commands import session_commands
 from therapy.tui.live import Live
-from therapy.tui.screens.base import PhaseScreen
+from therapy.tui.screens import screen_for
 from therapy.tui.view import SessionChanged, SessionGone, SessionView
+from therapy.tui.widgets.phase_screen import PhaseScreen
 
 Opened = tuple[SessionView, tuple[int, int, int] | None]
 Joining = tuple[Session, str | None, str | None]  # the session, the name and side given
-
-# Screens are imported when first shown, so start-up pays only for the one it opens.
-SCREENS = {
-    Phase.CHECK_IN: "checkin:CheckInScreen",
-    Phase.VENT: "vent:VentScreen",
-    Phase.DIAGNOSE: "diagnose:DiagnoseScreen",
-    Phase.VOTE: "vote:VoteScreen",
-    Phase.REMEDY: "remedy:RemedyScreen",
-    Phase.CELEBRATE: "celebrate:CelebrateScreen",
-    Phase.CLOSE: "close:CloseScreen",
-}
-
-
-def phase_screen(phase: Phase) -> type[PhaseScreen]:
-    module, name = SCREENS[phase].split(":")
-    screen: type[PhaseScreen] = getattr(
-        importlib.import_module(f"therapy.tui.screens.{module}"), name
-    )
-    return screen
 
 
 class Opening(Screen[None]):
@@ -95,7 +72,7 @@ class TherapyApp(App[None]):
             self.push_screen(JoinScreen(self.sessions, session, name, side), self._joined)
         elif self.opened is not None:
             view, stamp = self.opened
-            self.push_screen(self._screen_for(view))
+            self.push_screen(screen_for(view, self.viewer))
             self.open_session(self.code, shown=stamp)
         else:
             self.push_screen(Opening())
@@ -173,14 +150,7 @@ class TherapyApp(App[None]):
             current.show(view)  # a form is open on top: update beneath it
             return
         self._drop_modals()
-        self.switch_screen(self._screen_for(view))
-
-    def _screen_for(self, view: SessionView) -> Screen[None]:
-        if self.viewer.role is Role.OBSERVER:
-            from therapy.tui.screens.watch import WatchScreen
-
-            return WatchScreen(view)
-        return phase_screen(view.phase)(view)
+        self.switch_screen(screen_for(view, self.viewer))
 
     @on(SessionGone)
     def _gone(self, message: SessionGone) -> None:
@@ -195,80 +165,6 @@ class TherapyApp(App[None]):
         while isinstance(self.screen, ModalScreen):
             self.pop_screen()
 
-    # -- commands that work in any phase --------------------------------------------------
-
-    def next_phase(self) -> None:
-        self.act(lambda sessions, code: sessions.set_phase(code, "next"))
-
-    def previous_phase(self) -> None:
-        self.act(lambda sessions, code: sessions.set_phase(code, "back"))
-
-    def ask_timer(self) -> None:
-        from therapy.tui.widgets.prompt import TextPrompt
-
-        def set_timer(answer: str | None) -> None:
-            if answer is None or self.live is None:
-                return
-            try:
-                minutes = float(answer.strip() or 0)
-                if not math.isfinite(minutes):
-                    raise ValueError(answer)
-            except ValueError:
-                shown = clean_line(answer)
-                self.notify(f"'{shown}' is not a number of minutes; try 10.", severity="error")
-                return
-            phase = self.screen.phase.value if isinstance(self.screen, PhaseScreen) else ""
-            self.act(lambda s, code: s.set_timebox(code, phase, round(minutes * 60)))
-
-        self.push_screen(TextPrompt("Minutes for this phase (0 for no timer)", "10"), set_timer)
-
-    def ask_export(self) -> None:
-        from therapy.tui.widgets.prompt import TextPrompt
-
-        if self.live is None:
-            return
-        title = self.screen.view.session.title if isinstance(self.screen, PhaseScreen) else ""
-        slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "plan"
-        default = str(Path.cwd() / f"{slug}-{self.live.code.lower()}.md")
-
-        def export(answer: str | None) -> None:
-            if answer and answer.strip():
-                self.export_plan(Path(answer.strip()).expanduser())
-
-        self.push_screen(TextPrompt("Export the plan to", default), export)
-
-    def export_plan(self, path: Path) -> None:
-        from therapy.export import plan_for, write_file
-
-        if self.restricted or not self.viewer.is_facilitator:
-            self.notify("Only the facilitator's own terminal writes files.", severity="error")
-            return
-
-        def write(sessions: Sessions, code: str) -> None:
-            write_file(path, plan_for(sessions, code))
-
-        self.act(write, done=f"Wrote {path}")
-
-    def copy_plan(self) -> None:
-        from therapy.export import plan_for
-
-        if not self.viewer.is_facilitator:
-            # the plan names every card: a participant gets it only once all is revealed
-            screen = next((s for s in self.screen_stack if isinstance(s, PhaseScreen)), None)
-            plan = screen.view.plan if screen is not None else None
-            if plan is None:
-                self.notify("The plan can be copied at close.", severity="warning")
-            else:
-                self.copy_to_clipboard(plan)
-                self.notify("The plan is on the clipboard.")
-            return
-
-        def copy(sessions: Sessions, code: str) -> None:
-            text = plan_for(sessions, code)
-            self.call_from_thread(self.copy_to_clipboard, text)
-
-        self.act(copy, done="The plan is on the clipboard.")
-
     def action_help(self) -> None:
         from therapy.tui.screens.help import HelpScreen, keys_of
 
@@ -276,5 +172,4 @@ class TherapyApp(App[None]):
         if isinstance(screen, ModalScreen):
             return
         title = f"{screen.phase.label}: help" if isinstance(screen, PhaseScreen) else "therapy"
-        text = getattr(screen, "HELP", "")
-        self.push_screen(HelpScreen(title, text, keys_of(screen)))
+        self.push_screen(HelpScreen(title, getattr(screen, "HELP", ""), keys_of(screen)))

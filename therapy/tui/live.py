@@ -11,9 +11,8 @@ from textual.app import App
 from textual.worker import Worker, get_current_worker
 
 from therapy.model import Actor, TherapyError
-from therapy.service import Sessions
-from therapy.store import Attendance, StoreError
-from therapy.tui.view import SessionChanged, SessionGone, load_view
+from therapy.service import Attendance, Sessions, StoreError
+from therapy.tui.view import SessionChanged, SessionGone
 
 POLL_SECONDS = 0.1
 PRESENCE_EVERY = 10  # polls
@@ -67,7 +66,7 @@ class Live:
         while not worker.is_cancelled:
             forced = self.wake.is_set()
             self.wake.clear()
-            stamp = self.sessions.store.stamp(self.code)
+            stamp = self.sessions.stamp(self.code)
             if stamp is None:
                 self.app.post_message(SessionGone(f"Session {self.code} was deleted."))
                 return
@@ -80,7 +79,7 @@ class Live:
                 present = now_present
             if forced or stamp != seen:
                 try:
-                    view = load_view(self.sessions, self.code, self.viewer)
+                    view = self.sessions.view(self.code, self.viewer)
                 except StoreError as error:
                     self.app.post_message(SessionGone(str(error)))
                     return

@@ -8,22 +8,17 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Static
 
-from therapy.model import Phase, Win
+from therapy.model import Phase
 from therapy.text import plural
-from therapy.tui.screens.base import PhaseScreen
 from therapy.tui.view import SessionView
-from therapy.tui.widgets.cards import CardList, card, inert
+from therapy.tui.widgets.cards import CardList, inert
+from therapy.tui.widgets.phase_screen import PhaseScreen
 from therapy.tui.widgets.prompt import TextPrompt
-
-KINDS = ("win", "appreciation")
+from therapy.tui.widgets.wins import KINDS, win_card
 
 
 def column_id(index: int) -> str:
     return f"wins-{index}"
-
-
-def win_card(win: Win) -> Content:
-    return card(win.text, win.kind, f"from {win.author}" if win.author else "")
 
 
 class CelebrateScreen(PhaseScreen):

@@ -11,9 +11,9 @@ from textual.widgets import Static
 
 from therapy.model import ActionStatus, Participant, Phase
 from therapy.text import plural
-from therapy.tui.screens.base import PhaseScreen
 from therapy.tui.view import SessionView
 from therapy.tui.widgets.cards import CardList, card, inert
+from therapy.tui.widgets.phase_screen import PhaseScreen
 from therapy.tui.widgets.presence import person_name
 
 OUTCOMES = {"done": "done", "carried": "carried over", "dropped": "dropped"}
@@ -93,6 +93,18 @@ class CheckInScreen(PhaseScreen):
             f"Earlier action items of this pair ({open_count} open)"
         )
         cards = []
+        if view.skipped:
+            skipped = ", ".join(view.skipped)
+            unread = "earlier session" if len(view.skipped) == 1 else "earlier sessions"
+            cards.append(
+                (
+                    "skipped",
+                    card(
+                        f"{len(view.skipped)} {unread} could not be read: {skipped}",
+                        "skipped (damaged): run therapy status on it to see why",
+                    ),
+                )
+            )
         for earlier in view.earlier:
             item = earlier.item
             status = OUTCOMES.get(item.status.value, item.status.value)

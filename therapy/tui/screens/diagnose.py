@@ -11,19 +11,15 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from therapy.diagnose import Suggestion
-from therapy.model import Item, Phase
+from therapy.model import Item, Phase, Suggestion
 from therapy.service import Sessions
 from therapy.text import plural
-from therapy.tui.screens.base import PhaseScreen
 from therapy.tui.view import SessionView
 from therapy.tui.widgets.cards import CardList, inert, item_ids, item_texts, numbered
+from therapy.tui.widgets.causes import cause_chart
+from therapy.tui.widgets.phase_screen import PhaseScreen
 
 MUTED = "$text-muted"
-BAR_WIDTH = 40
-NAME_WIDTH = 24
-# The colour of each lane's bar in the chart, in lane order (Unsorted first).
-LANE_STYLES = ("$text-muted", "$primary", "$warning", "$success", "$secondary", "$error")
 NO_SUGGESTION = Suggestion(None, 0.0, ())
 SORTING = frozenset({"cause", "accept", "accept_all", "merge", "split", "cancel_merge"})
 
@@ -57,24 +53,6 @@ def diagnose_card(
             0, Content(" merging: pick the card to merge into ").stylize("reverse $warning")
         )
     return Content("\n").join(parts)
-
-
-def cause_chart(rows: list[tuple[str, int]]) -> Content:
-    """One bar of █ per lane, scaled to the fullest lane, with its count."""
-    most = max((count for _, count in rows), default=0) or 1
-    lines = []
-    for index, (name, count) in enumerate(rows):
-        bar = "█" * round(BAR_WIDTH * count / most) or "▏"
-        lines.append(
-            Content.assemble(
-                (f"{index} ", "bold"),
-                inert(name).truncate(NAME_WIDTH, ellipsis=True, pad=True),
-                " ",
-                (bar, LANE_STYLES[index % len(LANE_STYLES)]),
-                (f" {count}", "bold"),
-            )
-        )
-    return Content("\n").join(lines)
 
 
 class SplitPicker(ModalScreen[int | None]):

@@ -3,7 +3,8 @@ action items the room agrees on for them."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
@@ -13,14 +14,16 @@ from textual.content import Content
 from textual.timer import Timer
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 
-from therapy import service
-from therapy.model import ActionItem, ActionStatus, Board, Item, Phase
-from therapy.prompts import Prompts
+from therapy.model import ActionItem, ActionStatus, Item, Phase
 from therapy.text import plural
-from therapy.tui.screens.base import PhaseScreen
 from therapy.tui.view import SessionView
+from therapy.tui.widgets.actions import action_card, discussed_item, remedy_text
 from therapy.tui.widgets.cards import CardList, card, inert, item_texts
+from therapy.tui.widgets.phase_screen import PhaseScreen
 from therapy.tui.widgets.prompt import TextInput
+
+if TYPE_CHECKING:
+    from therapy.service import Prompts, Sessions
 
 DUE_IN_DAYS = 14
 DISCUSS_AFTER = 0.3  # seconds the highlight rests on an item before every screen follows it
@@ -28,16 +31,9 @@ FIELDS = ("what", "owner", "due", "metric")
 MUTED = "$text-muted"
 
 
-def default_due() -> str:
-    # service.now, not date.today: tests fix the clock there.
-    return (datetime.fromisoformat(service.now()) + timedelta(days=DUE_IN_DAYS)).date().isoformat()
-
-
-def discussed_item(board: Board) -> Item | None:
-    """The item on everyone's screen: the one the facilitator picked, else the top-voted."""
-    chosen = board.session.discussing
-    picked = next((item for item in board.items() if item.lead.id == chosen), None)
-    return picked or next(iter(board.top_items(1)), None)
+def default_due(today: str) -> str:
+    """Two weeks from the service's today (its clock, which tests fix)."""
+    return (date.fromisoformat(today) + timedelta(days=DUE_IN_DAYS)).isoformat()
 
 
 def item_card(
@@ -54,46 +50,6 @@ def item_card(
         ", ".join(dict.fromkeys(c.side for c in item.complaints)),
         plural(linked, "action") if linked else "no action yet",
     )
-
-
-def action_card(action: ActionItem, prompts: Prompts) -> Content:
-    return card(
-        action.what,
-        f"owner {action.owner}",
-        f"due {action.due}",
-        f"metric {action.metric}" if action.metric else "",
-        prompts.cause_name(action.cause),
-        action.status.value,
-        f"carried over from {action.carried_from}" if action.carried_from else "",
-    )
-
-
-def remedy_text(
-    item: Item | None, prompts: Prompts, chosen: str | None = None, facilitating: bool = True
-) -> Content:
-    """The remedy and questions of the item's cause; of the form's cause (`chosen`) when it
-    has none. What to do about a missing item or cause is said to the facilitator only."""
-    heading = "bold $accent"
-    if item is None:
-        if not facilitating:
-            return Content("No item got a vote: nothing is under discussion.").stylize(MUTED)
-        return Content(
-            "No item got a vote. Go back to vote (ctrl+b), or agree action items "
-            "without linked complaints in the form."
-        ).stylize(MUTED)
-    cause = prompts.find_cause(item.lead.cause)
-    parts: list[Content | str | tuple[str, str]] = []
-    if cause is None:
-        missing = "No cause agreed for this item yet"
-        if facilitating:
-            missing += ": pick one in the form's Cause field (it is saved with the action item)"
-        parts.append((f"{missing}.\n\n", MUTED))
-        cause = prompts.find_cause(chosen)
-        if cause is None:
-            return Content.assemble(*parts)
-    parts += [("Remedy\n", heading), inert(cause.remedy), ("\n\nQuestions to ask\n", heading)]
-    parts.append(Content("\n").join(inert(f"• {question}") for question in cause.questions))
-    return Content.assemble(*parts)
 
 
 def discussion_text(item: Item | None, prompts: Prompts) -> Content:
@@ -163,7 +119,9 @@ class RemedyScreen(PhaseScreen):
                 yield Label("Owner", classes="form-label")
                 yield TextInput(placeholder="one name", id="owner", compact=True)
                 yield Label("Due", classes="form-label short")
-                yield TextInput(default_due(), placeholder="YYYY-MM-DD", id="due", compact=True)
+                yield TextInput(
+                    default_due(self.view.today), placeholder="YYYY-MM-DD", id="due", compact=True
+                )
             with Horizontal(classes="form-row"):
                 yield Label("Metric", classes="form-label")
                 yield TextInput(placeholder="how we will know it worked", id="metric", compact=True)
@@ -266,7 +224,7 @@ class RemedyScreen(PhaseScreen):
         complaints = sorted(item.ids) if item else []
         viewer = self.therapy.viewer
 
-        def add(sessions: service.Sessions, code: str) -> None:
+        def add(sessions: Sessions, code: str) -> None:
             sessions.add_action(code, what, owner, due, cause, metric, complaints, actor=viewer)
             self.app.call_from_thread(self._added, what, metric)
 

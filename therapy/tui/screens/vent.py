@@ -11,9 +11,9 @@ from textual.widgets import OptionList, Static
 
 from therapy.model import Complaint, Participant, Phase
 from therapy.text import plural
-from therapy.tui.screens.base import PhaseScreen
 from therapy.tui.view import SessionView
 from therapy.tui.widgets.cards import CardList, card, inert
+from therapy.tui.widgets.phase_screen import PhaseScreen
 from therapy.tui.widgets.prompt import Confirm, TextPrompt
 
 
@@ -21,9 +21,9 @@ def side_id(index: int) -> str:
     return f"side-{index}"
 
 
-def complaint_card(complaint: Complaint, me: Participant | None) -> Content:
+def complaint_card(complaint: Complaint, me: Participant | None, mine: set[int]) -> Content:
     """The text, its number and author, and whether it is the participant's own."""
-    yours = "yours" if me is not None and complaint.participant == me.id else ""
+    yours = "yours" if me is not None and complaint.id in mine else ""
     return card(complaint.text, f"#{complaint.id}", complaint.author or "", yours)
 
 
@@ -74,7 +74,7 @@ class VentScreen(PhaseScreen):
             if me is not None and side == me.side:
                 title = Content.assemble(title, ("  · your side", "bold $accent"))
             self.query_one(f"#{side_id(index)}-title", Static).update(title)
-            cards = [(str(c.id), complaint_card(c, me)) for c in complaints]
+            cards = [(str(c.id), complaint_card(c, me, view.board.mine)) for c in complaints]
             if hidden:
                 cards.append(("hidden", inert(f"{hidden} hidden until the reveal")))
             self.query_one(f"#{side_id(index)}", CardList).show(cards)
@@ -97,13 +97,13 @@ class VentScreen(PhaseScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("edit", "delete") and not self.facilitating:
             complaint = self._selected()
-            return complaint is not None and self.mine(complaint.participant)
+            return complaint is not None and self.mine(complaint.id)
         return super().check_action(action, parameters)
 
     def _changeable(self) -> Complaint | None:
         """The highlighted card, if this viewer may change it (if not, says why)."""
         complaint = self._selected()
-        if complaint is None or self.mine(complaint.participant):
+        if complaint is None or self.mine(complaint.id):
             return complaint
         if complaint.participant is None:
             why = "was logged by the facilitator: only the facilitator can change it"
@@ -126,7 +126,7 @@ class VentScreen(PhaseScreen):
         if self.facilitating:
             return
         complaint = self._selected()
-        offered = complaint is not None and self.mine(complaint.participant)
+        offered = complaint is not None and self.mine(complaint.id)
         if offered != self.offered:
             self.offered = offered
             self.refresh_bindings()

@@ -12,9 +12,9 @@ from textual.widgets import OptionList, Static
 
 from therapy.model import Board, Item, Participant, Phase
 from therapy.text import plural
-from therapy.tui.screens.base import PhaseScreen
 from therapy.tui.view import SessionView
 from therapy.tui.widgets.cards import CardList, inert, item_ids, item_texts
+from therapy.tui.widgets.phase_screen import PhaseScreen
 from therapy.tui.widgets.presence import person_name as named
 
 MUTED = "$text-muted"
@@ -49,9 +49,11 @@ def item_card(item: Item, cause: str, mine: int, voter: str) -> Content:
     return Content.assemble(head, "\n", item_texts(item))
 
 
-def votes_by(board: Board, person: int, item: Item) -> list[int]:
-    """The complaints of an item that hold this person's votes, one entry per vote, oldest first."""
-    return [v.complaint for v in board.votes if v.participant == person and v.complaint in item.ids]
+def votes_by(board: Board, person: int, item: Item, own: bool) -> list[int]:
+    """The complaints of an item that hold this person's votes, one entry per vote, oldest
+    first; `own`: the viewer's own (the only ones known in an anonymous session)."""
+    votes = board.my_votes if own else board.votes_by(person)
+    return [complaint for complaint in votes if complaint in item.ids]
 
 
 class VoteScreen(PhaseScreen):
@@ -121,6 +123,7 @@ class VoteScreen(PhaseScreen):
         voter_name = person_name(voter) if voter else ""
         if self.me is not None:
             voter_name = "you"
+        own = not self.facilitating
         items = board.items()
         self.items = {item.key: item for item in items}
         self.query_one("#items", CardList).show(
@@ -129,7 +132,7 @@ class VoteScreen(PhaseScreen):
                 item_card(
                     item,
                     prompts.cause_name(item.lead.cause),
-                    len(votes_by(board, person, item)) if person is not None else 0,
+                    len(votes_by(board, person, item, own)) if person is not None else 0,
                     voter_name,
                 ),
             )
@@ -164,7 +167,7 @@ class VoteScreen(PhaseScreen):
         if ballot is None:
             return
         person, item = ballot
-        mine = votes_by(self.view.board, person, item)
+        mine = votes_by(self.view.board, person, item, not self.facilitating)
         if not mine:
             who = "You have"
             if self.facilitating:

@@ -14,14 +14,14 @@ from textual.widgets import Digits, Static
 
 from therapy.model import Item, Participant, Phase, Win
 from therapy.text import plural
-from therapy.tui.screens.base import PhaseScreen
-from therapy.tui.screens.celebrate import KINDS, win_card
-from therapy.tui.screens.diagnose import cause_chart
-from therapy.tui.screens.remedy import action_card, discussed_item, remedy_text
 from therapy.tui.view import SessionView
+from therapy.tui.widgets.actions import action_card, discussed_item, remedy_text
 from therapy.tui.widgets.cards import inert, item_ids, item_texts
+from therapy.tui.widgets.causes import cause_chart
+from therapy.tui.widgets.phase_screen import PhaseScreen
 from therapy.tui.widgets.presence import person_name
 from therapy.tui.widgets.standing import Standing
+from therapy.tui.widgets.wins import KINDS, win_card
 
 MUTED = "$text-muted"
 CARD_GAP = "\n\n"  # a blank line between cards reads better from the back of the room

@@ -72,7 +72,8 @@ class PhaseHeader(Horizontal):
     def _tick(self) -> None:
         if self.session is None:
             return
-        shown = countdown(Sessions.remaining(self.session))
+        sessions: Sessions = self.app.sessions  # type: ignore[attr-defined]
+        shown = countdown(sessions.remaining(self.session))  # the service's clock: no I/O
         if shown != self.shown:  # an idle screen sends nothing to the terminal
             self.shown = shown
             self.query_one("#timer", Static).update(shown)

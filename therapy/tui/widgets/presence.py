@@ -30,6 +30,8 @@ def to_do(board: Board, person: Participant) -> str:
     """What this person still has to do in the phase, in a few words ('' when nothing)."""
     phase = board.session.phase
     if phase in (Phase.CHECK_IN, Phase.VENT):
+        if board.session.anonymous:
+            return ""  # no card says whose it is
         return "" if has_card(board, person) else "no card yet"
     if phase is Phase.VOTE:
         left = board.votes_left(person.id)

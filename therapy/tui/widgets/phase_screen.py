@@ -22,7 +22,7 @@ from therapy.tui.widgets.presence import PresenceBar
 if TYPE_CHECKING:
     from therapy.tui.app import TherapyApp
 
-SHARED_CSS = Path(__file__).with_name("base.tcss")
+SHARED_CSS = Path(__file__).with_name("phase_screen.tcss")
 
 
 class PhaseScreen(Screen[None]):
@@ -64,11 +64,10 @@ class PhaseScreen(Screen[None]):
             return None
         return next((p for p in self.view.board.participants if p.id == wanted), None)
 
-    def mine(self, participant: int | None) -> bool:
-        """Whether something the participant `participant` made is this viewer's to change."""
-        return self.facilitating or (
-            participant is not None and participant == self.therapy.viewer.participant
-        )
+    def mine(self, complaint_id: int) -> bool:
+        """Whether a card is this viewer's to change (the service says which are: in an
+        anonymous session only the process that wrote a card can tell)."""
+        return self.facilitating or complaint_id in self.view.board.mine
 
     def compose(self) -> ComposeResult:
         self.add_class(f"-{self.therapy.viewer.role.value}")
