@@ -451,3 +451,28 @@ def test_watch(snap_compare, data_dir: Path, phase: Phase, attending: list[Atten
     sessions, code = demo_sessions(data_dir, phase)
     here(attending, sessions, code, ALEX, DANA)
     assert snapshot(snap_compare, viewer_app(sessions, code, OBSERVER))
+
+
+# -- keys follow the permission table ---------------------------------------------------
+
+
+@pytest.mark.parametrize("phase", list(Phase), ids=[p.value for p in Phase])
+async def test_the_keys_offered_are_what_the_permission_table_allows(
+    data_dir: Path, phase: Phase
+) -> None:
+    from therapy.service.permissions import allows
+    from therapy.tui.widgets.phase_screen import PhaseScreen
+
+    sessions, code = demo_sessions(data_dir, phase)
+    for viewer in (Actor(Role.PARTICIPANT, ALEX), OBSERVER):
+        app = viewer_app(sessions, code, viewer)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, PhaseScreen)
+            for key, change in screen.CHANGES.items():
+                offered = bool(screen.check_action(key, ()))
+                if offered or key not in ("edit", "delete"):  # those: one's own cards only
+                    assert offered == allows(viewer.role, change, phase), (viewer.role, key)
+            if viewer.role is Role.OBSERVER:
+                assert not any(screen.check_action(key, ()) for key in screen.CHANGES)

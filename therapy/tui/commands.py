@@ -132,4 +132,3 @@ def copy_plan(app: TherapyApp) -> None:
         app.call_from_thread(app.copy_to_clipboard, text)
 
     app.act(copy, done="The plan is on the clipboard.")
-

@@ -9,6 +9,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from therapy.model import Phase
+from therapy.service.permissions import Action
 from therapy.text import plural
 from therapy.tui.view import SessionView
 from therapy.tui.widgets.cards import CardList, inert
@@ -38,7 +39,8 @@ class CelebrateScreen(PhaseScreen):
         Binding("left", "column(-1)", "Side ←", show=False),
         Binding("right", "column(1)", "Side →", show=False),
     ]
-    FACILITATOR_ONLY = PhaseScreen.FACILITATOR_ONLY | {"prompt"}
+    CHANGES = PhaseScreen.CHANGES | {"add": Action.ADD_WIN}
+    FACILITATOR_ONLY = frozenset({"prompt"})
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="celebrate-prompt")

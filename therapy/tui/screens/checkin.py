@@ -10,6 +10,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from therapy.model import ActionStatus, Participant, Phase
+from therapy.service.permissions import Action
 from therapy.text import plural
 from therapy.tui.view import SessionView
 from therapy.tui.widgets.cards import CardList, card, inert
@@ -45,7 +46,7 @@ class CheckInScreen(PhaseScreen):
         Binding("c", "review('carried')", "Carried over"),
         Binding("x", "review('dropped')", "Dropped"),
     ]
-    FACILITATOR_ONLY = PhaseScreen.FACILITATOR_ONLY | {"icebreaker", "review"}
+    CHANGES = PhaseScreen.CHANGES | {"icebreaker": Action.ICEBREAKER, "review": Action.REVIEW}
 
     def compose_body(self) -> ComposeResult:
         yield Static("Icebreaker", classes="section-title")

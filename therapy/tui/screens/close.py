@@ -28,7 +28,7 @@ class CloseScreen(PhaseScreen):
         Binding("x", "export", "Export plan"),
         Binding("c", "copy", "Copy plan"),
     ]
-    FACILITATOR_ONLY = PhaseScreen.FACILITATOR_ONLY | {"export"}
+    FACILITATOR_ONLY = frozenset({"export"})  # writes a file on the facilitator's host
 
     def __init__(self, view: SessionView) -> None:
         super().__init__(view)

@@ -13,6 +13,7 @@ from textual.widgets import Label, Static
 
 from therapy.model import Item, Phase, Suggestion
 from therapy.service import Sessions
+from therapy.service.permissions import Action
 from therapy.text import plural
 from therapy.tui.view import SessionView
 from therapy.tui.widgets.cards import CardList, inert, item_ids, item_texts, numbered
@@ -21,7 +22,6 @@ from therapy.tui.widgets.phase_screen import PhaseScreen
 
 MUTED = "$text-muted"
 NO_SUGGESTION = Suggestion(None, 0.0, ())
-SORTING = frozenset({"cause", "accept", "accept_all", "merge", "split", "cancel_merge"})
 
 
 def item_suggestion(item: Item, suggestions: dict[int, Suggestion]) -> Suggestion:
@@ -107,7 +107,14 @@ class DiagnoseScreen(PhaseScreen):
         Binding("right", "lane(1)", "Lane →", show=False),
     ]
     # Participants watch the facilitator sort.
-    FACILITATOR_ONLY = PhaseScreen.FACILITATOR_ONLY | SORTING
+    CHANGES = PhaseScreen.CHANGES | {
+        "cause": Action.SET_CAUSE,
+        "accept": Action.SET_CAUSE,
+        "accept_all": Action.ACCEPT_SUGGESTIONS,
+        "merge": Action.GROUP,
+        "split": Action.GROUP,
+        "cancel_merge": Action.GROUP,
+    }
 
     def __init__(self, view: SessionView) -> None:
         super().__init__(view)

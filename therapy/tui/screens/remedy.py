@@ -15,6 +15,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 
 from therapy.model import ActionItem, ActionStatus, Item, Phase
+from therapy.service.permissions import Action
 from therapy.text import plural
 from therapy.tui.view import SessionView
 from therapy.tui.widgets.actions import action_card, discussed_item, remedy_text
@@ -77,7 +78,11 @@ class RemedyScreen(PhaseScreen):
         Binding("ctrl+s", "add", "Add action"),
         Binding("x", "drop", "Drop/reopen"),
     ]
-    FACILITATOR_ONLY = PhaseScreen.FACILITATOR_ONLY | {"form", "add", "drop"}
+    CHANGES = PhaseScreen.CHANGES | {
+        "form": Action.ADD_ACTION,
+        "add": Action.ADD_ACTION,
+        "drop": Action.SET_ACTION_STATUS,
+    }
 
     def __init__(self, view: SessionView) -> None:
         super().__init__(view)

@@ -10,6 +10,7 @@ from textual.content import Content
 from textual.widgets import OptionList, Static
 
 from therapy.model import Complaint, Participant, Phase
+from therapy.service.permissions import Action
 from therapy.text import plural
 from therapy.tui.view import SessionView
 from therapy.tui.widgets.cards import CardList, card, inert
@@ -38,6 +39,11 @@ class VentScreen(PhaseScreen):
         "any card. Participants do not see the other sides' cards until diagnose, only how "
         "many there are; the facilitator sees every card, to screen them before the reveal."
     )
+    CHANGES = PhaseScreen.CHANGES | {
+        "add": Action.ADD_COMPLAINT,
+        "edit": Action.EDIT_COMPLAINT,
+        "delete": Action.DELETE_COMPLAINT,
+    }
     BINDINGS = [
         Binding("a", "add", "Add complaint"),
         Binding("e", "edit", "Edit"),
@@ -95,10 +101,11 @@ class VentScreen(PhaseScreen):
         return None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("edit", "delete") and not self.facilitating:
+        allowed = super().check_action(action, parameters)
+        if allowed and action in ("edit", "delete") and not self.facilitating:
             complaint = self._selected()
-            return complaint is not None and self.mine(complaint.id)
-        return super().check_action(action, parameters)
+            return complaint is not None and self.mine(complaint.id)  # only one's own
+        return allowed
 
     def _changeable(self) -> Complaint | None:
         """The highlighted card, if this viewer may change it (if not, says why)."""

@@ -11,6 +11,7 @@ from textual.content import Content
 from textual.widgets import OptionList, Static
 
 from therapy.model import Board, Item, Participant, Phase
+from therapy.service.permissions import Action
 from therapy.text import plural
 from therapy.tui.view import SessionView
 from therapy.tui.widgets.cards import CardList, inert, item_ids, item_texts
@@ -72,7 +73,8 @@ class VoteScreen(PhaseScreen):
         Binding("left", "focus_list('people')", "People", show=False),
         Binding("right", "focus_list('items')", "Items", show=False),
     ]
-    FACILITATOR_ONLY = PhaseScreen.FACILITATOR_ONLY | {"focus_list"}  # the people list
+    CHANGES = PhaseScreen.CHANGES | {"vote": Action.VOTE, "unvote": Action.VOTE}
+    FACILITATOR_ONLY = frozenset({"focus_list"})  # the people list
 
     def __init__(self, view: SessionView) -> None:
         super().__init__(view)

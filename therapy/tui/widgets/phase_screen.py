@@ -15,6 +15,7 @@ from textual.widgets import Footer
 
 from therapy.model import Participant, Phase
 from therapy.service import Sessions
+from therapy.service.permissions import Action, allows
 from therapy.tui.view import SessionView
 from therapy.tui.widgets.header import PhaseHeader
 from therapy.tui.widgets.presence import PresenceBar
@@ -34,9 +35,13 @@ class PhaseScreen(Screen[None]):
     # Set on each phase's class; the projector's screen follows the session through all.
     phase: Phase
     HELP: ClassVar[str] = ""
-    # Actions that are not offered (footer, F1, keys) to anyone but the facilitator; the
-    # service refuses them anyway.
-    FACILITATOR_ONLY: ClassVar[frozenset[str]] = frozenset({"move"})
+    # What each key that changes the session does, in the permission table's words: the
+    # key is offered (footer, F1, keys) exactly when the table allows it to this viewer in
+    # this phase, as the service would.
+    CHANGES: ClassVar[dict[str, Action]] = {"move": Action.MOVE_PHASE}
+    # Keys of the facilitator's own screen that change nothing stored (a list to pick
+    # people from, a file to write): not offered to anyone else.
+    FACILITATOR_ONLY: ClassVar[frozenset[str]] = frozenset()
 
     BINDINGS = [
         Binding("ctrl+right,ctrl+n", "move('next')", "Next phase", priority=True),
@@ -113,6 +118,9 @@ class PhaseScreen(Screen[None]):
         raise NotImplementedError
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        change = self.CHANGES.get(action)
+        if change is not None:
+            return allows(self.therapy.viewer.role, change, self.view.phase)
         return self.facilitating or action not in self.FACILITATOR_ONLY
 
     def act(
