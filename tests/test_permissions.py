@@ -84,8 +84,33 @@ def test_the_service_does_exactly_what_the_table_allows(
         before = path.read_bytes()
         if allows(role, action, phase):
             do(sessions, code, actor, world)
+            if action is Action.DELETE_SESSION:
+                assert not path.exists()
+            elif action is not Action.REVIEW:  # a review writes the earlier session
+                assert path.read_bytes() != before, f"{role} {action} in {phase} wrote nothing"
         else:
             with pytest.raises(TherapyError) as refused:
                 do(sessions, code, actor, world)
             assert path.read_bytes() == before, f"{role} {action} in {phase} wrote"
             assert "\n" not in str(refused.value)
+
+
+def test_in_an_anonymous_session_only_the_voter_casts_and_takes_back(tmp_path: Path) -> None:
+    sessions = Sessions(Store(tmp_path))
+    code = sessions.create("Q3", ["Sales", "Marketing"], anonymous=True).code
+    alex = sessions.join(code, "Sales", "Alex", bound=True)
+    sam = sessions.join(code, "Sales", "Sam", bound=True)
+    as_alex = Actor(Role.PARTICIPANT, alex.id)
+    card = sessions.add_complaint(code, "Marketing", "Leads go cold")
+    sessions.set_phase(code, "vote")
+    for voter in (alex.id, sam.id):
+        with pytest.raises(TherapyError, match="their own votes"):
+            sessions.vote(code, voter, card.id, FACILITATOR)
+    assert sessions.vote(code, alex.id, card.id, as_alex) == 2
+    with pytest.raises(TherapyError, match="their own votes"):
+        sessions.unvote(code, sam.id, card.id, FACILITATOR)
+    with pytest.raises(TherapyError):  # another process of Alex's cannot prove this vote
+        sessions.unvote(code, alex.id, card.id, Actor(Role.PARTICIPANT, alex.id))
+    assert sessions.unvote(code, alex.id, card.id, as_alex) == 3
+    board = sessions.board(code)
+    assert board.votes == [] and [p.spent for p in board.participants] == [0, 0]

@@ -20,7 +20,7 @@ import jinja2
 from therapy.diagnose import suggest
 from therapy.model import Board, EarlierItem, History, Relationship, Suggestion, TherapyError
 from therapy.prompts import Prompts, shipped_folder
-from therapy.text import clean_line, strip_controls
+from therapy.text import clean_line, shown, strip_controls
 
 FORMATS = ("md", "json", "csv")
 
@@ -87,9 +87,15 @@ def _template(template: str | None) -> jinja2.Template:
     """A shipped template by name (default: plan), or the user's own .j2 file by path."""
     name = template or "plan"
     path = Path(name).expanduser()
-    if template and (path.is_file() or "/" in name or path.suffix):
-        if not path.is_file():
-            raise TherapyError(f"There is no template file {path}; check the --template path.")
+    try:
+        is_file = path.is_file()
+    except OSError:  # a name too long to be a file's, say
+        is_file = False
+    if template and (is_file or "/" in name or path.suffix):
+        if not is_file:
+            raise TherapyError(
+                f"There is no template file {shown(path)}; check the --template path."
+            )
         folder, name = str(path.resolve().parent), path.name
     else:
         folder = str(shipped_folder("templates"))
@@ -98,7 +104,7 @@ def _template(template: str | None) -> jinja2.Template:
         return _environment(folder).get_template(name)
     except jinja2.TemplateNotFound:
         raise TherapyError(
-            f"There is no template '{template}'; give a path to a .j2 file or the name of a "
+            f"There is no template '{shown(template)}'; give a path to a .j2 file or the name of a "
             "shipped one (plan)."
         ) from None
     except jinja2.TemplateSyntaxError as error:

@@ -83,7 +83,8 @@ def status(config: Config, code: str) -> None:
     sessions = config.sessions
     board = sessions.board(code)
     session = board.session
-    relationship = sessions.relationship(code, board, sessions.history(session).items)
+    history = sessions.history(session)
+    relationship = sessions.relationship(code, board, history.items)
     click.echo(f"{session.title} [{session.code}]  {' x '.join(session.sides)}")
     click.echo(f"phase: {session.phase.value}")
     per_side = {side: 0 for side in session.sides}
@@ -100,7 +101,6 @@ def status(config: Config, code: str) -> None:
     for signal in relationship.signals:
         value = "n/a " if signal.value is None else f"{signal.value:.2f}"
         click.echo(f"  {signal.name:<15}{value}  {signal.reason}")
-    history = sessions.history(session)
     if history.skipped:
         click.echo(
             f"earlier sessions of this pair skipped (they could not be read): "

@@ -77,12 +77,15 @@ class ActionRules(ServiceBase):
         history = History()
         entries, _ = self.store.index()
         for entry in entries:
-            if entry.code == session.code:
+            # the index says which sessions are this pair's earlier ones: only those are read
+            if entry.code == session.code or (
+                entry.pair and (entry.pair != session.pair or entry.created >= session.created)
+            ):
                 continue
             try:
                 earlier = self.store.read(entry.code)
             except TherapyError:
-                if entry.pair == session.pair and entry.created < session.created:
+                if entry.pair == session.pair:  # the index says whose: named, not guessed
                     history.skipped.append(entry.code)
                 continue
             other = earlier.session

@@ -53,8 +53,9 @@ class ServiceBase:
         return parse_instant(self.now())
 
     def batch(self, code: str) -> AbstractContextManager[Snapshot]:
-        """Changes made inside are one transaction: written together when it ends, or not
-        at all if it raises (the demo, several rows from the shell)."""
+        """Changes made inside to this session are one transaction: written together when it
+        ends, or not at all if it raises. A change to another session made inside (a review
+        marks the earlier session's item) is that session's own write, made at once."""
         return self.store.transaction(normalise_code(code))
 
     # -- shared look-ups ------------------------------------------------------------------

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Iterable
 from datetime import datetime
 
+from therapy.clock import parse_instant
 from therapy.model import (
     FACILITATOR,
     PHASES,
@@ -150,7 +151,7 @@ class SessionRules(ServiceBase):
         seconds = session.timeboxes.get(session.phase.value)
         if not seconds:
             return None
-        started = datetime.fromisoformat(session.phase_started)
+        started = parse_instant(session.phase_started)
         elapsed = ((at or self.moment()) - started).total_seconds()
         return int(seconds - elapsed)
 

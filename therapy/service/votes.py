@@ -61,7 +61,12 @@ class VoteRules(PeopleRules):
                 raise TherapyError(
                     "Votes in an anonymous session are cast in the app (therapy join), not by name."
                 )
-            wanted = name_key(name_text(name) or "")
+            named = name_text(name)
+            if named is None:
+                raise TherapyError(
+                    "Say whose votes these are with --name, a name of 1 to 60 characters."
+                )
+            wanted = name_key(named)
             voter = next(
                 (p for p in snapshot.participants.values() if name_key(p.name or "") == wanted),
                 None,
@@ -69,7 +74,7 @@ class VoteRules(PeopleRules):
             if voter is None:
                 if not side:
                     raise TherapyError(
-                        f"{name_text(name)} has not joined {snapshot.session.code}; add --side "
+                        f"{named} has not joined {snapshot.session.code}; add --side "
                         "to join them first."
                     )
                 voter = self.join(code, side, name, bound=True)
@@ -114,4 +119,10 @@ class VoteRules(PeopleRules):
         self._require(actor, Action.VOTE, snapshot.session)
         if not actor.is_facilitator and actor.participant != participant_id:
             raise TherapyError("You can only spend your own votes.")
+        if snapshot.session.anonymous and actor.participant != participant_id:
+            # a vote names no voter: only the voter's own process can prove it, and take it back
+            raise TherapyError(
+                "In an anonymous session each person casts and takes back their own votes, in "
+                "their own window (therapy join)."
+            )
         return self._participant(snapshot, Actor(actor.role, participant_id))

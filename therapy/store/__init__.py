@@ -40,6 +40,7 @@ from therapy.store.files import (
     write_atomic,
 )
 from therapy.store.schema import decode, encode
+from therapy.text import shown
 
 __all__ = ["LOCK_TIMEOUT", "Attendance", "Store", "StoreError"]
 
@@ -177,17 +178,9 @@ class Store:
             folders = {e.name for e in os.scandir(self.folder) if _CODE.fullmatch(e.name)}
         except FileNotFoundError:
             folders = set()
-        for key, row in tables.get("sessions", {}).items():
-            try:
-                entry = msgspec.convert(row, IndexEntry)
-                if not _CODE.fullmatch(entry.code):
-                    raise ValueError(f"'{entry.code[:40]}' is not a session code")
-            except (msgspec.ValidationError, ValueError, TypeError) as error:
-                problems.append(
-                    f"Row {key[:20]} of the session index {self.index_path} is damaged "
-                    f"({error}); it was skipped and left as it is."
-                )
-                continue
+        rows, damaged_rows = index_rows(tables, self.index_path)
+        problems += damaged_rows
+        for entry in rows:
             if entry.code in folders:
                 folders.discard(entry.code)
                 entries.append(entry)
@@ -206,25 +199,38 @@ class Store:
 
     def clean_orphans(self) -> None:
         """Remove the folders of sessions whose `therapy new` died before its session file
-        was written: they never held a session. Only under their lock, never a live one's."""
+        was written: they hold nothing but a lock, temp files and an empty presence folder.
+        Under the index lock, which a `new` holds until its folder is locked too, and under
+        the folder's own lock; anything else in a folder (a session file moved aside) keeps
+        it."""
         try:
             folders = [Path(e.path) for e in os.scandir(self.folder) if e.is_dir()]
         except FileNotFoundError:
             return
-        for folder in folders:
-            if (folder / "session.json").exists() or not _CODE.fullmatch(folder.name):
-                continue
-            lock = Lock(folder / "lock", f"Session {folder.name}", 0)
-            try:
-                if not lock.acquire(blocking=False):
+        orphans = [f for f in folders if _CODE.fullmatch(f.name) and _only_leftovers(f)]
+        if not orphans:
+            return
+        index_lock = self._index_lock()
+        try:
+            if not index_lock.acquire(blocking=False):
+                return  # a `new` is under way: next time
+        except StoreError:
+            return  # read-only for us: leave them
+        try:
+            for folder in orphans:
+                lock = Lock(folder / "lock", f"Session {folder.name}", 0)
+                try:
+                    if not lock.acquire(blocking=False):
+                        continue
+                except StoreError:
                     continue
-            except StoreError:
-                continue  # read-only for us: leave it
-            try:
-                if not (folder / "session.json").exists():
-                    shutil.rmtree(folder, ignore_errors=True)
-            finally:
-                lock.release()
+                try:
+                    if _only_leftovers(folder):
+                        shutil.rmtree(folder, ignore_errors=True)
+                finally:
+                    lock.release()
+        finally:
+            index_lock.release()
 
     # -- writing ----------------------------------------------------------------------
 
@@ -236,21 +242,29 @@ class Store:
         no session file, which accepts no write and is cleaned at the next list or new."""
         session = snapshot.session
         folder = self.session_folder(session.code)
+        lock = self._session_lock(session.code)
+        with self._index_lock():  # clean_orphans takes it too: a new folder is never cleaned
+            try:
+                folder.mkdir(mode=0o777)
+            except FileExistsError:
+                return False
+            except OSError as error:
+                raise StoreError(
+                    f"Cannot write in the data folder {self.folder} ({error.strerror}); nothing "
+                    "was changed: check its permissions or choose another with --data-dir."
+                ) from None
+            try:
+                lock.acquire()
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
         try:
-            folder.mkdir(mode=0o777)
-        except FileExistsError:
-            return False
-        except OSError as error:
-            raise StoreError(
-                f"Cannot write in the data folder {self.folder} ({error.strerror}); nothing was "
-                "changed: check its permissions or choose another with --data-dir."
-            ) from None
-        try:
-            with self._session_lock(session.code):
-                write_atomic(self.path(session.code), encode(snapshot))
+            write_atomic(self.path(session.code), encode(snapshot))
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        finally:
+            lock.release()
         entry = IndexEntry(
             session.code, session.title, session.sides, session.pair, session.created
         )
@@ -335,12 +349,9 @@ class Store:
         """Add a session to the index; a damaged index is left as it is (index() names it)."""
         with self._index_lock():
             tables = self._load(self.index_path, "session index") or {}
-            sessions = tables.setdefault("sessions", {})
-            try:
-                for row in sessions.values():
-                    msgspec.convert(row, IndexEntry)
-            except msgspec.ValidationError:
+            if index_rows(tables, self.index_path)[1]:
                 return  # a damaged row: the file is never rewritten (index() names it)
+            sessions = tables.setdefault("sessions", {})
             next_id = max((int(key) for key in sessions), default=0) + 1
             sessions[str(next_id)] = msgspec.to_builtins(entry)
             write_atomic(self.index_path, tables)
@@ -348,14 +359,13 @@ class Store:
     def delete(self, code: str) -> None:
         folder = self.session_folder(code)
         with self._index_lock(), self._session_lock(code):
-            with contextlib.suppress(StoreError, msgspec.ValidationError, ValueError):
+            with contextlib.suppress(StoreError):
                 tables = self._load(self.index_path, "session index") or {}
-                sessions = tables.get("sessions", {})
-                for row in sessions.values():
-                    msgspec.convert(row, IndexEntry)  # damaged: leave it, index() skips us
-                for key in [key for key, row in sessions.items() if row["code"] == code]:
-                    del sessions[key]
-                write_atomic(self.index_path, tables)
+                if not index_rows(tables, self.index_path)[1]:  # damaged: left as it is
+                    sessions = tables.get("sessions", {})
+                    for key in [key for key, row in sessions.items() if row["code"] == code]:
+                        del sessions[key]
+                    write_atomic(self.index_path, tables)
             for entry in os.scandir(folder):
                 if entry.is_dir(follow_symlinks=False):
                     shutil.rmtree(entry.path, ignore_errors=True)  # presence/
@@ -366,3 +376,37 @@ class Store:
             os.unlink(folder / "lock")
             folder.rmdir()
         fsync_folder(self.folder)
+
+
+def index_rows(tables: Tables, path: Path) -> tuple[list[IndexEntry], list[str]]:
+    """The index's rows that are sound, and a sentence for each that is not."""
+    rows, problems = [], []
+    for key, row in tables.get("sessions", {}).items():
+        try:
+            if not key.isdigit():
+                raise ValueError(f"its key '{shown(key, 20)}' is not a number")
+            entry = msgspec.convert(row, IndexEntry)
+            if not _CODE.fullmatch(entry.code):
+                raise ValueError(f"'{shown(entry.code, 40)}' is not a session code")
+        except (msgspec.ValidationError, ValueError, TypeError) as error:
+            problems.append(
+                f"Row {shown(key, 20)} of the session index {path} is damaged ({error}); it "
+                "was skipped and left as it is."
+            )
+            continue
+        rows.append(entry)
+    return rows, problems
+
+
+def _only_leftovers(folder: Path) -> bool:
+    """Whether a folder without a session file holds nothing a person could want back."""
+    try:
+        for entry in os.scandir(folder):
+            if entry.name == "lock" or entry.name.endswith(TMP_SUFFIX):
+                continue
+            if entry.name == "presence" and entry.is_dir() and not os.listdir(entry.path):
+                continue
+            return False
+    except FileNotFoundError:
+        return False
+    return True

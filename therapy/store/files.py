@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from therapy.model import TherapyError
+from therapy.text import shown
 
 LOCK_TIMEOUT = 8.0
 TMP_SUFFIX = ".tmp"
@@ -34,8 +35,9 @@ def missing(code: str) -> StoreError:
 
 def damaged(path: Path, reason: str) -> StoreError:
     return StoreError(
-        f"The file {path} is damaged ({reason}); it was left untouched: restore it from a "
-        "backup or move it aside (other sessions still work)."
+        f"The file {path} is damaged ({shown(reason, 200)}); it was left untouched: restore it "
+        "from a backup, or move its session's folder out of the data folder (other sessions "
+        "still work)."
     )
 
 
@@ -64,7 +66,10 @@ def _replace(path: Path, tables: Tables) -> None:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
-    fsync_folder(path.parent)
+    # The new file is in place: a folder that cannot be synced makes the change less durable
+    # (a power cut may lose it), not undone, so it is not reported as "nothing was changed".
+    with contextlib.suppress(OSError):
+        fsync_folder(path.parent)
 
 
 def fsync_folder(folder: Path) -> None:

@@ -7,6 +7,8 @@ checked after. Any wrong shape is damage.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,12 @@ import msgspec
 from tinydb import TinyDB
 from tinydb.storages import Storage
 
+from therapy.clock import parse_instant
 from therapy.model import ActionItem, Complaint, Participant, Session, Snapshot, Vote, Win
 from therapy.store.files import Tables, damaged
+from therapy.text import shown
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 ROWS: dict[str, type[Any]] = {
     "participants": Participant,
@@ -27,44 +33,73 @@ ROWS: dict[str, type[Any]] = {
 
 
 class _Buffer(Storage):
-    """Keeps a transaction's tables in memory; the store writes them once, at commit."""
+    """A file's tables, as TinyDB reads documents and their ids; the store writes itself."""
 
     def __init__(self, tables: Tables | None, path: Path) -> None:
         self.tables = tables
         self.path = path
-        self.dirty = False
 
     def read(self) -> Tables | None:
         return self.tables
 
     def write(self, data: Tables) -> None:
-        self.tables = data
-        self.dirty = True
+        raise TypeError("the store writes session files itself, atomically")
 
 
 def decode(tables: Tables, path: Path) -> Snapshot:
     """A session file's tables as checked model objects; any wrong shape is damage."""
     try:
+        unknown = set(tables) - {"session", *ROWS}
+        if unknown:  # from a newer therapy, or not ours: never dropped by a rewrite
+            raise ValueError(f"it has the unknown table '{shown(sorted(unknown)[0], 40)}'")
         db = TinyDB(storage=_Buffer, tables=tables, path=path)
         records = db.table("session").all()
         if len(records) != 1 or records[0].doc_id != 1:
             raise ValueError("it has no session record")
-        snapshot = Snapshot(msgspec.convert(dict(records[0]), Session))
+        snapshot = Snapshot(_convert(dict(records[0]), Session, "the session record"))
         for name, row_type in ROWS.items():
             rows = getattr(snapshot, name)
             for doc in db.table(name).all():
-                rows[doc.doc_id] = msgspec.convert({**doc, "id": doc.doc_id}, row_type)
+                where = f"{name} row {doc.doc_id}"
+                rows[doc.doc_id] = _convert({**doc, "id": doc.doc_id}, row_type, where)
         _check(snapshot)
     except (msgspec.ValidationError, ValueError, TypeError, AttributeError) as error:
         raise damaged(path, str(error) or type(error).__name__) from None
     return snapshot
 
 
+def _convert(doc: dict[str, Any], row_type: type[Any], where: str) -> Any:
+    """One document as its model class: strict types, no unknown field (a rewrite would
+    drop it), and no text that could not be written back (a lone surrogate)."""
+    unknown = set(doc) - {f.name for f in dataclasses.fields(row_type)}
+    if unknown:
+        raise ValueError(f"{where} has the unknown field '{shown(sorted(unknown)[0], 40)}'")
+    for key, value in doc.items():
+        if isinstance(value, str) and _SURROGATE.search(value):
+            raise ValueError(f"{where} has text that is not Unicode in '{shown(key, 40)}'")
+    try:
+        return msgspec.convert(doc, row_type)
+    except msgspec.ValidationError as error:
+        raise ValueError(f"{where}: {error}") from None
+
+
 def _check(snapshot: Snapshot) -> None:
-    """What the types alone do not say: known sides, and ids the counters will not reuse."""
-    sides = snapshot.session.sides
+    """What the types alone do not say: known sides, times that are times, numbers in their
+    bounds, and ids the counters will not reuse."""
+    session = snapshot.session
+    sides = session.sides
     if len(sides) < 2 or not all(sides):
         raise ValueError("a session needs two or more named sides")
+    if not 1 <= session.vote_budget <= 20 or any(
+        not 0 <= s <= 4 * 3600 for s in session.timeboxes.values()
+    ):
+        raise ValueError("its vote budget or a timebox is out of bounds")
+    for stamp in (session.created, session.updated, session.phase_started):
+        if stamp:
+            parse_instant(stamp)  # a ValueError names the bad time
+    for participant in snapshot.participants.values():
+        if not 0 <= participant.spent <= session.vote_budget:
+            raise ValueError(f"participant {participant.id} has spent {participant.spent} votes")
     for name in ("participants", "complaints", "wins"):
         for row in getattr(snapshot, name).values():
             if row.side not in sides:
