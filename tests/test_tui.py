@@ -11,6 +11,7 @@ import pytest
 from tui_support import app_for, demo_sessions, fix_world, settle
 
 from therapy.model import ActionStatus, Phase
+from therapy.tui.commands import close_session
 from therapy.tui.widgets.cards import CardList
 from therapy.tui.widgets.phase_screen import PhaseScreen
 
@@ -186,7 +187,7 @@ async def test_home_creates_and_deletes_sessions(data_dir: Path, size, monkeypat
         created = [s for s in sessions.summaries() if s.title == "Support x Sales"]
         assert [s.sides for s in created] == [["Support", "Sales"]]
         assert isinstance(app.screen, PhaseScreen) and app.screen.phase is Phase.CHECK_IN
-        app.close_session()
+        close_session(app)
         await settle(pilot)
         await pilot.pause(0.3)
         # the new session is the newest, at the top; delete it

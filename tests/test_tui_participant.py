@@ -15,6 +15,7 @@ from tui_support import app_for, demo_sessions, fix_world, settle
 
 from therapy.model import OBSERVER, Actor, Phase, Role
 from therapy.service import Attendance, Sessions
+from therapy.store import Store
 from therapy.tui.app import TherapyApp
 from therapy.tui.screens.help import keys_of
 from therapy.tui.widgets.cards import CardList
@@ -165,6 +166,39 @@ async def test_vent_adds_for_own_side_and_changes_only_own_cards(data_dir: Path)
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert sessions.session(code).phase is Phase.VENT
+
+
+async def test_vent_in_an_anonymous_session_knows_only_its_own_cards(data_dir: Path) -> None:
+    sessions = Sessions(Store(data_dir))
+    code = sessions.create("anon", ["Sales", "Marketing"], anonymous=True).code
+    sessions.set_phase(code, "vent")
+    me = Actor(Role.PARTICIPANT, sessions.join(code, "Sales").id)
+    other = Actor(Role.PARTICIPANT, sessions.join(code, "Sales").id)
+    theirs = sessions.add_complaint(code, "Sales", "Another's card", other)
+    app = viewer_app(sessions, code, me)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("a", *"My own card", "enter")
+        await settle(pilot)
+        mine = sessions.board(code).complaints[-1]
+        assert (mine.text, mine.participant) == ("My own card", None)  # no card names anyone
+        sales = app.screen.query_one("#side-0", CardList)
+        assert text_of(sales).count("yours") == 1
+        sales.highlighted = sales.get_option_index(str(mine.id))
+        await pilot.pause(0.05)
+        assert {"Edit", "Delete"} <= offered(app)
+
+        # another participant's card names no one either: it is not the facilitator's
+        sales.highlighted = sales.get_option_index(str(theirs.id))
+        await pilot.pause(0.05)
+        assert offered(app) & {"Edit", "Delete"} == set()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not isinstance(app.screen, TextPrompt)
+        why = "is someone else's card: only they or the facilitator can change it."
+        assert [m for m in messages(app) if m.startswith(f"#{theirs.id} ")] == [
+            f"#{theirs.id} {why}"
+        ]
 
 
 async def test_vent_reveals_the_other_side_at_diagnose(data_dir: Path) -> None:

@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from textual import on
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Static
+from textual.screen import Screen
 
 from therapy.model import FACILITATOR, Actor, Participant, Role, Session
-from therapy.service import Sessions
-from therapy.tui.commands import session_commands
+from therapy.service import Sessions, SessionView
+from therapy.tui.commands import close_dialogs, close_session, palette, show_help
 from therapy.tui.live import Live
 from therapy.tui.screens import screen_for
-from therapy.tui.view import SessionChanged, SessionGone, SessionView
-from therapy.tui.widgets.phase_screen import PhaseScreen
+from therapy.tui.screens.opening import Opening
+from therapy.tui.view import SessionChanged, SessionGone
+from therapy.tui.widgets.phase_screen import current_phase_screen
 
 Opened = tuple[SessionView, tuple[int, int, int] | None]
 Joining = tuple[Session, str | None, str | None]  # the session, the name and side given
-
-
-class Opening(Screen[None]):
-    def compose(self) -> ComposeResult:
-        yield Static("Opening the session…", id="opening")
 
 
 class TherapyApp(App[None]):
@@ -91,11 +86,7 @@ class TherapyApp(App[None]):
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        for command in super().get_system_commands(screen):
-            if self.restricted and command.title == "Screenshot":
-                continue  # it writes a file: not from a locked-down account
-            yield command
-        yield from session_commands(self)
+        yield from palette(self, super().get_system_commands(screen))
 
     # -- the open session ---------------------------------------------------------------
 
@@ -113,63 +104,26 @@ class TherapyApp(App[None]):
         self.live = Live(self, self.sessions, code, self.viewer, shown)
         self.live.start()
 
-    def close_session(self) -> None:
-        from therapy.tui.screens.home import HomeScreen
-
-        if not self.viewer.is_facilitator:
-            self.exit()  # participants and the projector have no list of sessions to go to
-            return
-        if self.live is not None:
-            self.live.stop()
-        self.live = None
-        self._drop_modals()
-        self.switch_screen(HomeScreen())
-
-    def act(
-        self,
-        change: Callable[[Sessions, str], object],
-        done: str | None = None,
-        failed: Callable[[str], None] | None = None,
-    ) -> None:
-        """Run a change to the open session in a worker; see Live.act."""
-        if self.live is not None:
-            self.live.act(change, done, failed)
-
     @on(SessionChanged)
     def _show(self, message: SessionChanged) -> None:
         view = message.view
         if self.live is None or view.code != self.live.code:
             return  # a late view of a session that was closed meanwhile
         self.live.shown = message.stamp
-        screen = self.screen if not isinstance(self.screen, ModalScreen) else None
-        if isinstance(screen, PhaseScreen) and screen.follows(view.phase):
-            screen.show(view)
+        screen = current_phase_screen(self)
+        if screen is not None and screen.follows(view.phase):
+            screen.show(view)  # also beneath a form open on top of it
             return
-        current = next((s for s in self.screen_stack if isinstance(s, PhaseScreen)), None)
-        if current is not None and current.follows(view.phase):
-            current.show(view)  # a form is open on top: update beneath it
-            return
-        self._drop_modals()
+        close_dialogs(self)
         self.switch_screen(screen_for(view, self.viewer))
 
     @on(SessionGone)
     def _gone(self, message: SessionGone) -> None:
-        if not self.viewer.is_facilitator:
-            self.farewell = message.reason
-            self.exit()
-            return
-        self.notify(message.reason, severity="error", timeout=10)
-        self.close_session()
-
-    def _drop_modals(self) -> None:
-        while isinstance(self.screen, ModalScreen):
-            self.pop_screen()
+        if self.viewer.is_facilitator:
+            self.notify(message.reason, severity="error", timeout=10)
+        else:
+            self.farewell = message.reason  # said on the terminal once the app has closed
+        close_session(self)
 
     def action_help(self) -> None:
-        from therapy.tui.screens.help import HelpScreen, keys_of
-
-        screen = self.screen
-        if isinstance(screen, ModalScreen):
-            return
-        title = f"{screen.phase.label}: help" if isinstance(screen, PhaseScreen) else "therapy"
-        self.push_screen(HelpScreen(title, getattr(screen, "HELP", ""), keys_of(screen)))
+        show_help(self)

@@ -1,30 +1,41 @@
-"""The commands of an open session: the palette's entries (ctrl+p) and what they do. Each
-is offered only where the service's permission table allows it."""
+"""The commands of an open session: the palette's entries (ctrl+p) and what they do, F1's
+help and going back to the list of sessions. Each change is offered only where the service's
+permission table allows it. No screen imports this module (it opens screens): the plan's
+commands, which the close screen shares, are in tui/plan.py."""
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
+from textual.screen import ModalScreen
 
 from therapy.model import Role
 from therapy.service import Sessions
 from therapy.service.permissions import Action, allows
 from therapy.text import shown
-from therapy.tui.widgets.phase_screen import PhaseScreen
+from therapy.tui.plan import ask_export, copy_plan
+from therapy.tui.widgets.phase_screen import PhaseScreen, current_phase_screen
 
 if TYPE_CHECKING:
     from therapy.tui.app import TherapyApp
 
 
+def palette(app: TherapyApp, inherited: Iterable[SystemCommand]) -> Iterator[SystemCommand]:
+    """Textual's own commands (less what a locked-down account may not do), then ours."""
+    for command in inherited:
+        if app.restricted and command.title == "Screenshot":
+            continue  # it writes a file: not from a locked-down account
+        yield command
+    yield from session_commands(app)
+
+
 def session_commands(app: TherapyApp) -> Iterator[SystemCommand]:
     if app.live is None or app.viewer.role is Role.OBSERVER:
         return
-    screen = current_screen(app)
+    screen = current_phase_screen(app)
     role = app.viewer.role
     if screen is not None and allows(role, Action.MOVE_PHASE, screen.phase):
         yield SystemCommand(
@@ -44,26 +55,61 @@ def session_commands(app: TherapyApp) -> Iterator[SystemCommand]:
         yield SystemCommand(
             "Copy plan", "Copy the action plan to the clipboard (OSC 52)", lambda: copy_plan(app)
         )
-        yield SystemCommand("Sessions", "Back to the list of sessions", app.close_session)
+        yield SystemCommand("Sessions", "Back to the list of sessions", lambda: close_session(app))
     else:
         yield SystemCommand(
             "Copy plan", "Copy the action plan to the clipboard", lambda: copy_plan(app)
         )
 
 
-def current_screen(app: TherapyApp) -> PhaseScreen | None:
-    """The phase screen on the stack, also when a form is open on top of it."""
-    return next((s for s in reversed(app.screen_stack) if isinstance(s, PhaseScreen)), None)
+def act(
+    app: TherapyApp,
+    change: Callable[[Sessions, str], object],
+    done: str | None = None,
+    failed: Callable[[str], None] | None = None,
+) -> None:
+    """Run a change to the open session in a worker; see Live.act."""
+    if app.live is not None:
+        app.live.act(change, done, failed)
+
+
+def close_session(app: TherapyApp) -> None:
+    """Back to the list of sessions; participants and the projector have none: they leave."""
+    from therapy.tui.screens.home import HomeScreen
+
+    if not app.viewer.is_facilitator:
+        app.exit()
+        return
+    if app.live is not None:
+        app.live.stop()
+    app.live = None
+    close_dialogs(app)
+    app.switch_screen(HomeScreen())
+
+
+def close_dialogs(app: TherapyApp) -> None:
+    while isinstance(app.screen, ModalScreen):
+        app.pop_screen()
+
+
+def show_help(app: TherapyApp) -> None:
+    from therapy.tui.screens.help import HelpScreen, keys_of
+
+    screen = app.screen
+    if isinstance(screen, ModalScreen):
+        return
+    title = f"{screen.phase.label}: help" if isinstance(screen, PhaseScreen) else "therapy"
+    app.push_screen(HelpScreen(title, getattr(screen, "HELP", ""), keys_of(screen)))
 
 
 def next_phase(app: TherapyApp) -> None:
     viewer = app.viewer
-    app.act(lambda sessions, code: sessions.set_phase(code, "next", viewer))
+    act(app, lambda sessions, code: sessions.set_phase(code, "next", viewer))
 
 
 def previous_phase(app: TherapyApp) -> None:
     viewer = app.viewer
-    app.act(lambda sessions, code: sessions.set_phase(code, "back", viewer))
+    act(app, lambda sessions, code: sessions.set_phase(code, "back", viewer))
 
 
 def ask_timer(app: TherapyApp) -> None:
@@ -74,61 +120,17 @@ def ask_timer(app: TherapyApp) -> None:
             return
         try:
             minutes = float(answer.strip() or 0)
-            if not math.isfinite(minutes):
+            if not math.isfinite(minutes) or not 0 <= minutes <= 240:  # the service's bounds
                 raise ValueError(answer)
         except ValueError:
-            app.notify(f"'{shown(answer)}' is not a number of minutes; try 10.", severity="error")
+            app.notify(
+                f"'{shown(answer)}' is not a number of minutes from 0 to 240; try 10.",
+                severity="error",
+            )
             return
-        screen = current_screen(app)
+        screen = current_phase_screen(app)
         phase = screen.phase.value if screen is not None else ""
         viewer = app.viewer
-        app.act(lambda s, code: s.set_timebox(code, phase, round(minutes * 60), viewer))
+        act(app, lambda s, code: s.set_timebox(code, phase, round(minutes * 60), viewer))
 
     app.push_screen(TextPrompt("Minutes for this phase (0 for no timer)", "10"), set_timer)
-
-
-def ask_export(app: TherapyApp) -> None:
-    from therapy.tui.widgets.prompt import TextPrompt
-
-    if app.live is None:
-        return
-    screen = current_screen(app)
-    title = screen.view.session.title if screen is not None else ""
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "plan"
-    default = str(Path.cwd() / f"{slug}-{app.live.code.lower()}.md")
-
-    def export(answer: str | None) -> None:
-        if answer and answer.strip():
-            export_plan(app, Path(answer.strip()).expanduser())
-
-    app.push_screen(TextPrompt("Export the plan to", default), export)
-
-
-def export_plan(app: TherapyApp, path: Path) -> None:
-    if app.restricted or not app.viewer.is_facilitator:
-        app.notify("Only the facilitator's own terminal writes files.", severity="error")
-        return
-
-    def write(sessions: Sessions, code: str) -> None:
-        sessions.write_plan(code, path)
-
-    app.act(write, done=f"Wrote {path}")
-
-
-def copy_plan(app: TherapyApp) -> None:
-    if not app.viewer.is_facilitator:
-        # the plan names every card: a participant gets it only once all is revealed
-        screen = current_screen(app)
-        plan = screen.view.plan if screen is not None else None
-        if plan is None:
-            app.notify("The plan can be copied at close.", severity="warning")
-        else:
-            app.copy_to_clipboard(plan)
-            app.notify("The plan is on the clipboard.")
-        return
-
-    def copy(sessions: Sessions, code: str) -> None:
-        text = sessions.plan(code)
-        app.call_from_thread(app.copy_to_clipboard, text)
-
-    app.act(copy, done="The plan is on the clipboard.")

@@ -9,7 +9,7 @@ from textual.message import Message
 
 from therapy.service import SessionView
 
-__all__ = ["SessionChanged", "SessionGone", "SessionView"]
+__all__ = ["SessionChanged", "SessionGone"]
 
 
 @dataclass

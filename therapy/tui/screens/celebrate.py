@@ -9,9 +9,9 @@ from textual.content import Content
 from textual.widgets import Static
 
 from therapy.model import Phase
+from therapy.service import SessionView
 from therapy.service.permissions import Action
 from therapy.text import plural
-from therapy.tui.view import SessionView
 from therapy.tui.widgets.cards import CardList, inert
 from therapy.tui.widgets.phase_screen import PhaseScreen
 from therapy.tui.widgets.prompt import TextPrompt

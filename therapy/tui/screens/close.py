@@ -8,7 +8,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Markdown, Static
 
 from therapy.model import Phase
-from therapy.tui.view import SessionView
+from therapy.service import SessionView
 from therapy.tui.widgets.phase_screen import PhaseScreen
 from therapy.tui.widgets.standing import Standing
 
@@ -49,11 +49,11 @@ class CloseScreen(PhaseScreen):
             self.query_one("#plan", Markdown).update(view.plan)
 
     def action_export(self) -> None:
-        from therapy.tui.commands import ask_export
+        from therapy.tui.plan import ask_export
 
         ask_export(self.therapy)
 
     def action_copy(self) -> None:
-        from therapy.tui.commands import copy_plan
+        from therapy.tui.plan import copy_plan
 
         copy_plan(self.therapy)

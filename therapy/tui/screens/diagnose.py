@@ -12,10 +12,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from therapy.model import Item, Phase, Suggestion
-from therapy.service import Sessions
+from therapy.service import Sessions, SessionView
 from therapy.service.permissions import Action
 from therapy.text import plural
-from therapy.tui.view import SessionView
 from therapy.tui.widgets.cards import CardList, inert, item_ids, item_texts, numbered
 from therapy.tui.widgets.causes import cause_chart
 from therapy.tui.widgets.phase_screen import PhaseScreen

@@ -15,9 +15,9 @@ from textual.timer import Timer
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 
 from therapy.model import ActionItem, ActionStatus, Item, Phase
+from therapy.service import SessionView
 from therapy.service.permissions import Action
 from therapy.text import plural
-from therapy.tui.view import SessionView
 from therapy.tui.widgets.actions import action_card, discussed_item, remedy_text
 from therapy.tui.widgets.cards import CardList, card, inert, item_texts
 from therapy.tui.widgets.phase_screen import PhaseScreen

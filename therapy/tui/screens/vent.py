@@ -10,9 +10,9 @@ from textual.content import Content
 from textual.widgets import OptionList, Static
 
 from therapy.model import Complaint, Participant, Phase
+from therapy.service import SessionView
 from therapy.service.permissions import Action
 from therapy.text import plural
-from therapy.tui.view import SessionView
 from therapy.tui.widgets.cards import CardList, card, inert
 from therapy.tui.widgets.phase_screen import PhaseScreen
 from therapy.tui.widgets.prompt import Confirm, TextPrompt
@@ -112,7 +112,8 @@ class VentScreen(PhaseScreen):
         complaint = self._selected()
         if complaint is None or self.mine(complaint.id):
             return complaint
-        if complaint.participant is None:
+        if complaint.participant is None and not self.view.session.anonymous:
+            # (in an anonymous session no card names its writer: it may be anyone's)
             why = "was logged by the facilitator: only the facilitator can change it"
         else:
             whose = f"{complaint.author}'s" if complaint.author else "someone else's"

@@ -11,9 +11,9 @@ from textual.content import Content
 from textual.widgets import OptionList, Static
 
 from therapy.model import Board, Item, Participant, Phase
+from therapy.service import SessionView
 from therapy.service.permissions import Action
 from therapy.text import plural
-from therapy.tui.view import SessionView
 from therapy.tui.widgets.cards import CardList, inert, item_ids, item_texts
 from therapy.tui.widgets.phase_screen import PhaseScreen
 from therapy.tui.widgets.presence import person_name as named

@@ -13,8 +13,8 @@ from textual.widget import Widget
 from textual.widgets import Digits, Static
 
 from therapy.model import Item, Participant, Phase, Win
+from therapy.service import SessionView
 from therapy.text import plural
-from therapy.tui.view import SessionView
 from therapy.tui.widgets.actions import action_card, discussed_item, remedy_text
 from therapy.tui.widgets.cards import inert, item_ids, item_texts
 from therapy.tui.widgets.causes import cause_chart

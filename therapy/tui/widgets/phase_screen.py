@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
 from therapy.model import Participant, Phase
-from therapy.service import Sessions
+from therapy.service import Sessions, SessionView
 from therapy.service.permissions import Action, allows
-from therapy.tui.view import SessionView
 from therapy.tui.widgets.header import PhaseHeader
 from therapy.tui.widgets.presence import PresenceBar
 
@@ -130,8 +129,14 @@ class PhaseScreen(Screen[None]):
         failed: Callable[[str], None] | None = None,
     ) -> None:
         """Run a change to this session in a worker; errors are shown, never raised."""
-        self.therapy.act(change, done, failed)
+        if (live := self.therapy.live) is not None:
+            live.act(change, done, failed)
 
     def action_move(self, where: str) -> None:
         viewer = self.therapy.viewer
         self.act(lambda sessions, code: sessions.set_phase(code, where, viewer))
+
+
+def current_phase_screen(app: App[Any]) -> PhaseScreen | None:
+    """The phase screen on the stack, also when a form is open on top of it."""
+    return next((s for s in reversed(app.screen_stack) if isinstance(s, PhaseScreen)), None)

@@ -7,8 +7,8 @@ from textual.content import Content
 from textual.widgets import Static
 
 from therapy.model import Board, Participant, Phase
+from therapy.service import SessionView
 from therapy.text import plural
-from therapy.tui.view import SessionView
 from therapy.tui.widgets.cards import inert
 
 MUTED = "$text-muted"
