@@ -212,3 +212,15 @@ def stop(screens: list[Screen]) -> None:
         screen.process.wait()
         with contextlib.suppress(OSError):
             os.close(screen.master)
+
+
+def table(title: str, rows: list[tuple[str, object, str]]) -> None:
+    """A campaign's counts: name, value and goal, one row each."""
+    width = max(len(name) for name, _, _ in rows)
+    print(f"\n{title:<{width}}  {'count':>7}  goal")
+    for name, value, goal in rows:
+        print(f"{name:<{width}}  {value!s:>7}  {goal}")
+
+
+def interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # a SIGTERM cleans up like Ctrl-C: children killed, folder removed

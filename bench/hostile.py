@@ -65,7 +65,7 @@ from pathlib import Path
 from typing import Any
 
 # First: importing common puts the checkout on sys.path for the therapy imports below.
-from common import environment, therapy_command
+from common import environment, interrupted, table, therapy_command
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -421,9 +421,9 @@ class Checker:
                 continue
             break
         tables = source_tables(text)
-        for table in tables:
-            width = cells(table[0])
-            for line in table[1:]:
+        for rows in tables:
+            width = cells(rows[0])
+            for line in rows[1:]:
                 if cells(line) != width:
                     found["source cells"] += 1
                     examples.setdefault("source cells", f"{code}: {short(line)}")
@@ -532,17 +532,6 @@ class Checker:
 def normalised(message: str) -> str:
     message = re.sub(r"'[^']*'", "'…'", message)
     return re.sub(r"\d[\d,]*", lambda number: "0" if number[0] == "0" else "N", message)
-
-
-def table(title: str, rows: list[tuple[str, object, str]]) -> None:
-    width = max(len(name) for name, _, _ in rows)
-    print(f"\n{title:<{width}}  {'count':>7}  goal")
-    for name, value, goal in rows:
-        print(f"{name:<{width}}  {value!s:>7}  {goal}")
-
-
-def interrupted(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # a SIGTERM cleans up like Ctrl-C: children killed, folder removed
 
 
 def main() -> int:

@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # First: importing common puts the checkout on sys.path for the therapy imports below.
-from common import environment, therapy_command
+from common import environment, interrupted, table, therapy_command
 
 from therapy.service import Sessions
 from therapy.store import Store
@@ -418,17 +418,6 @@ def check(campaign: Campaign, goals: dict[str, int], info: dict[str, int]) -> li
     goals["orphan sessions (unlisted, accept add)"] = len(orphans)
     examples += [f"orphan: sessions/{name}" for name in orphans[:3]]
     return examples
-
-
-def table(title: str, rows: list[tuple[str, object, str]]) -> None:
-    width = max(len(name) for name, _, _ in rows)
-    print(f"\n{title:<{width}}  {'count':>7}  goal")
-    for name, value, goal in rows:
-        print(f"{name:<{width}}  {value!s:>7}  {goal}")
-
-
-def interrupted(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # a SIGTERM cleans up like Ctrl-C: children killed, folder removed
 
 
 def main() -> int:

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # First: importing common puts the checkout on sys.path for the therapy imports below.
-from common import environment, therapy_command
+from common import environment, interrupted, table, therapy_command
 
 from therapy.service import Sessions
 from therapy.store import Store
@@ -193,17 +193,6 @@ def mover(children: Children, cmd: list[str], code: str, stop: threading.Event, 
             loop.failed(f"therapy phase {code} {target}: exit {rc}: {err.strip()}")
         elif out.strip() != target:
             loop.failed(f"therapy phase {code} {target} printed {out.strip()!r}")
-
-
-def table(title: str, rows: list[tuple[str, object, str]]) -> None:
-    width = max(len(name) for name, _, _ in rows)
-    print(f"\n{title:<{width}}  {'count':>7}  goal")
-    for name, value, goal in rows:
-        print(f"{name:<{width}}  {value!s:>7}  {goal}")
-
-
-def interrupted(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # a SIGTERM cleans up like Ctrl-C: children killed, folder removed
 
 
 def main() -> int:
