@@ -29,9 +29,10 @@ def _faketime() -> str:
 @pytest.mark.parametrize("offset", ["+400d", "-3y"])
 def test_dated_tests_pass_on_another_day(offset: str, tmp_path: Path) -> None:
     faketime = _faketime()
+    env = {**os.environ, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
     probe = subprocess.run(
         [faketime, "-f", offset, sys.executable, "-c", "import time; print(int(time.time()))"],
-        env={**os.environ, "FAKETIME_DONT_FAKE_MONOTONIC": "1"},
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -57,6 +58,9 @@ def test_dated_tests_pass_on_another_day(offset: str, tmp_path: Path) -> None:
             "-p",
             "no:cacheprovider",
             f"--basetemp={tmp_path / 'run'}",
+            # it waits for a subprocess with a timeout, and so sleeps: time.sleep fails with
+            # EINVAL under libfaketime 0.9.10 when the monotonic clock is left alone
+            "--deselect=tests/test_cli.py::test_installed_command",
             *DATED,
         ],
         cwd=ROOT,
@@ -65,6 +69,6 @@ def test_dated_tests_pass_on_another_day(offset: str, tmp_path: Path) -> None:
         timeout=540,
         # Only the calendar moves: libfaketime's monotonic clock stalls the timed waits of
         # threads (the app's live worker), and no date is read from it.
-        env={**os.environ, "FAKETIME_DONT_FAKE_MONOTONIC": "1"},
+        env=env,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
