@@ -22,6 +22,7 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -224,3 +225,12 @@ def table(title: str, rows: list[tuple[str, object, str]]) -> None:
 
 def interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # a SIGTERM cleans up like Ctrl-C: children killed, folder removed
+
+
+def run_campaign(main: Callable[[], int]) -> None:
+    """A campaign's exit: its own code, or 130 and a failed RESULT line when interrupted."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("RESULT: FAILED (interrupted)", file=sys.stderr)
+        sys.exit(130)

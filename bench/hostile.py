@@ -65,7 +65,7 @@ from pathlib import Path
 from typing import Any
 
 # First: importing common puts the checkout on sys.path for the therapy imports below.
-from common import environment, interrupted, table, therapy_command
+from common import environment, interrupted, run_campaign, table, therapy_command
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -720,8 +720,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("RESULT: FAILED (interrupted)", file=sys.stderr)
-        sys.exit(130)
+    run_campaign(main)

@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # First: importing common puts the checkout on sys.path for the therapy imports below.
-from common import environment, interrupted, table, therapy_command
+from common import environment, interrupted, run_campaign, table, therapy_command
 
 from therapy.service import Sessions
 from therapy.store import Store
@@ -535,8 +535,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("RESULT: FAILED (interrupted)", file=sys.stderr)
-        sys.exit(130)
+    run_campaign(main)

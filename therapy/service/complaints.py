@@ -97,7 +97,7 @@ class ComplaintRules(ServiceBase):
     @staticmethod
     def _leave_group(snapshot: Snapshot, complaint: Complaint) -> None:
         """A complaint left its group: a group of one dissolves; a group keeps its id while
-        its lead (the smallest id) is there, else takes the next one's."""
+        its lead (the complaint whose id it bears) is there, else the smallest id left."""
         if complaint.group is None:
             return
         rest = [c for c in snapshot.complaints.values() if c.group == complaint.group]

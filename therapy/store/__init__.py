@@ -146,7 +146,7 @@ class Store:
         inside a transaction on it, a copy of what the transaction holds so far."""
         held = self._open().get(code)
         if held is not None:
-            return copy.deepcopy(held[0])
+            return copy.deepcopy(held)
         snapshot = self._snapshot(code)
         if snapshot is None:
             raise missing(code)
@@ -282,7 +282,7 @@ class Store:
         """
         held = self._open().get(code)
         if held is not None:
-            yield held[0]
+            yield held
             return
         if not self.session_folder(code).is_dir():
             raise missing(code)
@@ -293,7 +293,7 @@ class Store:
             if snapshot is None:
                 raise missing(code)
             before = encode(snapshot)
-            self._open()[code] = (snapshot,)
+            self._open()[code] = snapshot
             try:
                 yield snapshot
             finally:
@@ -302,7 +302,7 @@ class Store:
             if after != before:
                 write_atomic(path, after)
 
-    def _open(self) -> dict[str, tuple[Snapshot]]:
+    def _open(self) -> dict[str, Snapshot]:
         """The sessions this thread holds a transaction on."""
         if not hasattr(self._local, "open"):
             self._local.open = {}
