@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from therapy.text import name_key
+
 
 class TherapyError(Exception):
     """A problem a person can act on; its message is one sentence that says what to do."""
@@ -108,10 +110,19 @@ class Session:
     discussing: int | None = None  # remedy: the lead complaint of the item on the table
     next_ids: dict[str, int] = field(default_factory=dict)  # per table: ids are never reused
     seat_key: str | None = None  # anonymous sessions: the key of the participants' seats
+    pair_name: str = ""  # the pair as named with --pair; "" means the pair is the sides
+    demo: bool = False  # a copy of the demo: never history for a session outside the demo
+    top: int = 3  # how many top-voted items go on to remedy
 
     @property
     def pair(self) -> str:
-        return pair_key(self.sides)
+        """The key that sessions of one pair share: their history is one."""
+        return pair_key(self.sides, self.pair_name)
+
+    @property
+    def pair_label(self) -> str:
+        """The pair as people read it: its name, or its sides."""
+        return self.pair_name or " x ".join(self.sides)
 
     @property
     def revealed(self) -> bool:
@@ -119,7 +130,10 @@ class Session:
         return self.phase.order >= Phase.DIAGNOSE.order
 
 
-def pair_key(sides: list[str]) -> str:
+def pair_key(sides: list[str], name: str = "") -> str:
+    """A named pair is its name (any case, any width); an unnamed one is its sides."""
+    if name:
+        return "pair:" + name_key(name)
     return " x ".join(sorted(side.casefold() for side in sides))
 
 
@@ -179,6 +193,10 @@ class ActionItem:
     carried_from: str | None = None
     created: str = ""
 
+    def overdue(self, today: str) -> bool:
+        """Still open after its due date (ISO dates compare as text)."""
+        return self.status is ActionStatus.OPEN and bool(self.due) and self.due < today
+
 
 @dataclass
 class Win:
@@ -188,6 +206,8 @@ class Win:
     kind: str = "win"  # "win" or "appreciation"
     author: str | None = None
     created: str = ""
+    participant: int | None = None  # who added it (None: the facilitator, or anonymous)
+    claim: str | None = None  # anonymous sessions: proves authorship to the author's process
 
 
 @dataclass
@@ -342,6 +362,8 @@ class Board:
             found.append(Item(members, votes, group_id))
         return sorted(found, key=lambda item: (-item.votes, item.lead.id))
 
-    def top_items(self, count: int = 3) -> list[Item]:
-        """The most-voted items (with at least one vote): what the session works on."""
+    def top_items(self, count: int | None = None) -> list[Item]:
+        """The most-voted items (with at least one vote): what the session works on, as many
+        as the session's setting (`top`) unless asked for another count."""
+        count = self.session.top if count is None else count
         return [item for item in self.items() if item.votes > 0][:count]
