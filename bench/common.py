@@ -54,13 +54,15 @@ def therapy_command() -> tuple[list[str], str]:
     return [sys.executable, "-m", "therapy.cli"], f"{Path(sys.executable).name} -m therapy.cli"
 
 
-def environment(pycache: Path | None, *, terminal: bool = False) -> dict[str, str]:
+def environment(
+    pycache: Path | None, *, terminal: bool = False, size: tuple[int, int] = (COLUMNS, LINES)
+) -> dict[str, str]:
     """The caller's environment for a child process, minus therapy's variables. With
     PYCACHE, bytecode is written to and read from that folder (as after any first run of an
     installed package), without writing __pycache__ folders into the checkout; without it,
     no bytecode is written, so the project's modules are compiled from source on every run.
     With TERMINAL, also minus Textual's variables and those that change what an app draws
-    (NO_COLOR, TMUX, COLORTERM), on a COLUMNS x LINES xterm-256color."""
+    (NO_COLOR, TMUX, COLORTERM), on an xterm-256color of SIZE (columns, lines)."""
     prefixes = ("THERAPY_", "TEXTUAL") if terminal else ("THERAPY_",)
     dropped: tuple[str, ...] = (
         "PYTHONPROFILEIMPORTTIME",
@@ -80,7 +82,7 @@ def environment(pycache: Path | None, *, terminal: bool = False) -> dict[str, st
         env["PYTHONPYCACHEPREFIX"] = str(pycache)
     if terminal:
         env["TERM"] = "xterm-256color"
-        env["COLUMNS"], env["LINES"] = str(COLUMNS), str(LINES)
+        env["COLUMNS"], env["LINES"] = str(size[0]), str(size[1])
     # Lets `python -m therapy.cli` find the package from a checkout that is not installed.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
@@ -150,11 +152,18 @@ class Screen:
         return ANSI.sub(b" ", bytes(self.fresh[-3000:])).decode(errors="replace")
 
 
-def spawn(name: str, argv: list[str], env: dict[str, str], cwd: Path) -> Screen:
-    """ARGV on a fresh COLUMNS x LINES pty, with stdin, stdout and stderr all on its slave
-    (Textual writes its frames to sys.__stderr__), in a session of its own."""
+def spawn(
+    name: str,
+    argv: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    size: tuple[int, int] = (COLUMNS, LINES),
+) -> Screen:
+    """ARGV on a fresh pty of SIZE (columns, lines), with stdin, stdout and stderr all on its
+    slave (Textual writes its frames to sys.__stderr__), in a session of its own."""
     master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", LINES, COLUMNS, 0, 0))
+    columns, lines = size
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
     started = time.perf_counter()
     process = subprocess.Popen(
         argv,
@@ -213,6 +222,19 @@ def stop(screens: list[Screen]) -> None:
         screen.process.wait()
         with contextlib.suppress(OSError):
             os.close(screen.master)
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of a process (all its threads), in clock ticks (os.sysconf SC_CLK_TCK)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
+
+
+def machine_ticks() -> int:
+    """Busy time of all cores (everything but idle and iowait), in clock ticks."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return sum(fields) - fields[3] - fields[4]
 
 
 def table(title: str, rows: list[tuple[str, object, str]]) -> None:
