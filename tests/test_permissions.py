@@ -34,6 +34,8 @@ DOES: dict[Action, Do] = {
     ),
     Action.REVIEW: lambda s, code, who, w: s.review(code, w["earlier"], "done", who),
     Action.ADD_WIN: lambda s, code, who, w: s.add_win(code, "Sales", "We closed it", actor=who),
+    Action.EDIT_WIN: lambda s, code, who, w: s.edit_win(code, w["win"], "We closed two", who),
+    Action.DELETE_WIN: lambda s, code, who, w: s.delete_win(code, w["win"], who),
     Action.MOVE_PHASE: lambda s, code, who, w: s.set_phase(
         code, "back" if w["phase"] is Phase.CLOSE else "next", who
     ),
@@ -51,7 +53,7 @@ def test_every_action_has_a_rule_and_a_walk() -> None:
 def _world(sessions: Sessions, phase: Phase) -> tuple[str, dict[str, object], Actor]:
     earlier = sessions.create("Q2", ["Sales", "Marketing"], created="2026-01-05T09:00:00+00:00")
     sessions.set_phase(earlier.code, "remedy")
-    item = sessions.add_action(earlier.code, "Write the lead agreement", "Dana", "2026-02-01")
+    item = sessions.add_action(earlier.code, "Write the lead agreement", "Dana", "2026-12-20")
     code = sessions.create("Q3", ["Sales", "Marketing"]).code
     person = sessions.join(code, "Sales", "Alex", bound=True)
     actor = Actor(Role.PARTICIPANT, person.id)
@@ -59,12 +61,15 @@ def _world(sessions: Sessions, phase: Phase) -> tuple[str, dict[str, object], Ac
     other = sessions.add_complaint(code, "Marketing", "Leads go cold").id
     sessions.set_phase(code, "remedy")
     action = sessions.add_action(code, "Share the dashboard", "Priya", "2027-01-04").id
+    sessions.set_phase(code, "celebrate")
+    win = sessions.add_win(code, "Sales", "Dana rebuilt the deck", actor=actor).id
     sessions.set_phase(code, phase.value)
     world = {
         "own": own,
         "other": other,
         "pid": person.id,
         "action": action,
+        "win": win,
         "earlier": f"{earlier.code}-{item.id}",
         "phase": phase,
     }

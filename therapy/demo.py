@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from therapy.model import Phase
@@ -36,11 +37,11 @@ def _days(sessions: Sessions, days: int) -> str:
     return (sessions.moment() + timedelta(days=days)).date().isoformat()
 
 
-def _earlier_session(sessions: Sessions) -> str:
+def _earlier_session(sessions: Sessions, copy: str) -> str:
     created = (sessions.moment() - timedelta(days=42)).isoformat(timespec="seconds")
-    session = sessions.create("Q2 pipeline truce", SIDES, created=created)
+    session = sessions.create("Q2 pipeline truce", SIDES, created=created, demo=copy)
     code = session.code
-    with sessions.batch(code):
+    with sessions.batch(code) as snapshot:
         sessions.add_complaint(
             code, "Sales", "Nobody agrees what a qualified lead is.", author="Alex"
         )
@@ -50,8 +51,10 @@ def _earlier_session(sessions: Sessions) -> str:
         sessions.set_phase(code, Phase.REMEDY.value)
         for what, owner, cause, status in EARLIER_ACTIONS:
             item = sessions.add_action(
-                code, what, owner, _days(sessions, -14), cause, "agreed in the room"
+                code, what, owner, _days(sessions, 0), cause, "agreed in the room"
             )
+            # agreed six weeks ago, due two weeks ago: a date no one could set today
+            snapshot.actions[item.id].due = _days(sessions, -14)
             if status != "open":
                 sessions.set_action_status(code, item.id, status)
         sessions.set_phase(code, Phase.CLOSE.value)
@@ -65,8 +68,9 @@ def build_demo(sessions: Sessions, until: Phase = Phase.CLOSE, finish_last: bool
     before the meeting, then is walked through the phases until it arrives at `until`; with
     `finish_last`, that phase's own work is done too (votes cast, actions agreed...).
     """
-    _earlier_session(sessions)
-    code = sessions.create("Q3 lead handoff", SIDES, votes=3).code
+    copy = os.urandom(4).hex()  # this copy's sessions are each other's history, no one else's
+    _earlier_session(sessions, copy)
+    code = sessions.create("Q3 lead handoff", SIDES, votes=3, demo=copy).code
     with sessions.batch(code):  # one write for the whole walk
         people = {
             name: sessions.join(code, side, name, bound=True).id

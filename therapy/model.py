@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -111,13 +112,14 @@ class Session:
     next_ids: dict[str, int] = field(default_factory=dict)  # per table: ids are never reused
     seat_key: str | None = None  # anonymous sessions: the key of the participants' seats
     pair_name: str = ""  # the pair as named with --pair; "" means the pair is the sides
-    demo: bool = False  # a copy of the demo: never history for a session outside the demo
+    demo: str = ""  # a copy of the demo: the copy it belongs to, whose history is its own
     top: int = 3  # how many top-voted items go on to remedy
 
     @property
     def pair(self) -> str:
         """The key that sessions of one pair share: their history is one."""
-        return pair_key(self.sides, self.pair_name)
+        key = pair_key(self.sides, self.pair_name)
+        return f"demo {self.demo}: {key}" if self.demo else key
 
     @property
     def pair_label(self) -> str:
@@ -137,6 +139,16 @@ def pair_key(sides: list[str], name: str = "") -> str:
     return " x ".join(sorted(side.casefold() for side in sides))
 
 
+def pair_keys(name: str) -> set[str]:
+    """The keys a pair typed by a person may mean: a pair named so with --pair, or the
+    sides of an unnamed pair written "Sales x Marketing" (any order, any case)."""
+    sides = [side.strip() for side in re.split(r"\s+x\s+", name.strip(), flags=re.I)]
+    keys = {pair_key([], name.strip())}
+    if len(sides) >= 2 and all(sides):
+        keys.add(pair_key(sides))
+    return keys
+
+
 @dataclass
 class Participant:
     id: int
@@ -147,6 +159,7 @@ class Participant:
     seen: str = ""
     seat: str | None = None  # anonymous sessions: a keyed hash of the bound name, never the name
     spent: int = 0  # anonymous sessions: votes spent (the votes themselves name nobody)
+    bound: bool = False  # the name was fixed by this person's access (an SSH key): theirs
 
 
 @dataclass
@@ -329,6 +342,7 @@ class Board:
     hidden: dict[str, int] = field(default_factory=dict)
     mine: set[int] = field(default_factory=set)  # complaints the viewer may edit or delete
     my_votes: list[int] = field(default_factory=list)  # the viewer's own votes, by complaint
+    my_wins: set[int] = field(default_factory=set)  # wins the viewer may edit or delete
 
     def complaint(self, complaint_id: int) -> Complaint | None:
         return next((c for c in self.complaints if c.id == complaint_id), None)

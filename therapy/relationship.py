@@ -65,10 +65,11 @@ LABELS = (
 
 
 def measure(board: Board, earlier: list[EarlierItem]) -> Relationship:
-    signals = [appreciation(board), balance(board), coverage(board), follow_through(earlier)]
-    values = [s.value for s in signals if s.value is not None]
-    if not values:
+    own = [appreciation(board), balance(board), coverage(board)]
+    signals = [*own, follow_through(earlier)]
+    if all(s.value is None for s in own):  # the pair's past alone says nothing of today
         return Relationship("Too early to tell", None, signals)
+    values = [s.value for s in signals if s.value is not None]
     score = round(sum(values) / len(values), 2)
     label = next(name for floor, name in LABELS if score >= floor)
     return Relationship(label, score, signals)

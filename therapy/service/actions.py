@@ -38,7 +38,8 @@ class ActionRules(ServiceBase):
             id=0,
             what=line_text(what, "What to do", 300),
             owner=line_text(owner, "The owner", 80),
-            due=parse_due(due),
+            # a carried item keeps the date it was agreed with (overdue, it says so)
+            due=due if carried_from is not None else parse_due(due, self.today()),
             cause=self.cause_key(cause),
             metric=line_text(metric, "The metric", 200, required=False),
             complaints=sorted(set(complaints)),

@@ -18,6 +18,7 @@ from therapy.model import (
     Session,
     Snapshot,
     TherapyError,
+    Win,
     unknown,
 )
 from therapy.service.permissions import Action, check
@@ -117,10 +118,12 @@ class ServiceBase:
         message = f"{code}/{kind}/{row_id}".encode()
         return hmac.new(bytes.fromhex(actor.secret), message, hashlib.sha256).hexdigest()[:24]
 
-    def owns(self, snapshot: Snapshot, actor: Actor, complaint: Complaint) -> bool:
+    def owns(self, snapshot: Snapshot, actor: Actor, row: Complaint | Win) -> bool:
+        """Whether the actor may change a card (a complaint, a win): the facilitator, or
+        its author (proved by the claim in an anonymous session)."""
         if actor.is_facilitator:
             return True
         if snapshot.session.anonymous:
-            code = snapshot.session.code
-            return complaint.claim == self.claim(actor, code, "complaint", complaint.id)
-        return actor.participant is not None and complaint.participant == actor.participant
+            kind = "complaint" if isinstance(row, Complaint) else "win"
+            return row.claim == self.claim(actor, snapshot.session.code, kind, row.id)
+        return actor.participant is not None and row.participant == actor.participant

@@ -33,7 +33,32 @@ class CelebrateRules(ServiceBase):
                 kind=kind,
                 author=None if session.anonymous else name,
                 created="" if session.anonymous else self.now(),
+                participant=None if session.anonymous or not participant else participant.id,
             )
             snapshot.add("wins", win)
+            if session.anonymous:
+                win.claim = self.claim(actor, session.code, "win", win.id)
             self._touch(snapshot)
             return win
+
+    def _own_win(self, snapshot: Snapshot, win_id: int, actor: Actor, action: Action) -> Win:
+        self._require(actor, action, snapshot.session)
+        win = snapshot.wins.get(win_id)
+        if win is None:
+            raise TherapyError(f"There is no win or appreciation {win_id} in this session.")
+        if not self.owns(snapshot, actor, win):
+            raise TherapyError(f"Only the author or the facilitator can {action.value}.")
+        return win
+
+    def edit_win(self, code: str, win_id: int, text: str, actor: Actor = FACILITATOR) -> Win:
+        with self.store.transaction(normalise_code(code)) as snapshot:
+            win = self._own_win(snapshot, win_id, actor, Action.EDIT_WIN)
+            win.text = complaint_text(text, "A win or appreciation")
+            self._touch(snapshot)
+            return win
+
+    def delete_win(self, code: str, win_id: int, actor: Actor = FACILITATOR) -> None:
+        with self.store.transaction(normalise_code(code)) as snapshot:
+            self._own_win(snapshot, win_id, actor, Action.DELETE_WIN)
+            del snapshot.wins[win_id]
+            self._touch(snapshot)

@@ -21,11 +21,15 @@ class PeopleRules(ServiceBase):
     ) -> Participant:
         """Join a session. `bound`: the name was fixed by whoever set up this person's
         access (an SSH key's --name, the shell's --name), so joining again under it is
-        the same person coming back, with their cards and votes; a name merely typed into
-        the join screen that is taken already is refused. In an anonymous session only a
-        keyed hash of a bound name is kept (a seat), to recognise the same person coming
-        back: no card or vote points to a seat."""
-        with self.store.transaction(normalise_code(code)) as snapshot:
+        the same person coming back, with their cards and votes. A name typed into the join
+        screen is the same person coming back too, unless that person is connected now or
+        their name is bound to someone's access (a bound name keeps priority). In an
+        anonymous session only a keyed hash of a bound name is kept (a seat), to recognise
+        the same person coming back: no card or vote points to a seat, and a typed name is
+        never recognised (nothing stored could say whose it was)."""
+        code = normalise_code(code)
+        here = self.present(code)
+        with self.store.transaction(code) as snapshot:
             session = snapshot.session
             side = self._side(session, side)
             name = name_text(name)
@@ -40,18 +44,22 @@ class PeopleRules(ServiceBase):
                     same = name is not None and name_key(participant.name or "") == name_key(name)
                 if not same:
                     continue
-                if not bound:
+                if not bound and (participant.bound or participant.id in here):
                     raise TherapyError(
-                        f"Someone called {name} has joined already; join under another name."
+                        f"Someone called {name} is in this session already; "
+                        "join under another name."
                     )
                 if participant.side != side:
                     raise TherapyError(
                         f"{name or 'You'} joined this session for {participant.side} already; "
                         f"join as {participant.side}."
                     )
+                if bound and not participant.bound:
+                    participant.bound = True
+                    self._touch(snapshot)
                 return participant
             at = "" if session.anonymous else self.now()  # a join time could match a card's
-            participant = Participant(0, side, name, joined=at, seen=at, seat=seat)
+            participant = Participant(0, side, name, joined=at, seen=at, seat=seat, bound=bound)
             snapshot.add("participants", participant)
             self._touch(snapshot)
             return participant

@@ -24,6 +24,8 @@ class Action(StrEnum):
     SET_ACTION_STATUS = "change an action item's status"
     REVIEW = "review earlier action items"
     ADD_WIN = "celebrate a win or an appreciation"
+    EDIT_WIN = "edit a win or an appreciation"
+    DELETE_WIN = "delete a win or an appreciation"
     MOVE_PHASE = "move the session to another phase"
     SET_TIMEBOX = "set a timebox"
     ICEBREAKER = "change the icebreaker"
@@ -54,6 +56,8 @@ RULES: dict[Action, Rule] = {
     Action.SET_ACTION_STATUS: _rule((F,)),
     Action.REVIEW: _rule((F,)),
     Action.ADD_WIN: _rule((F, P), Phase.CELEBRATE),
+    Action.EDIT_WIN: _rule((F, P), Phase.CELEBRATE),  # a participant: own
+    Action.DELETE_WIN: _rule((F, P), Phase.CELEBRATE),  # a participant: own
     Action.MOVE_PHASE: _rule((F,)),
     Action.SET_TIMEBOX: _rule((F,)),
     Action.ICEBREAKER: _rule((F,)),

@@ -101,6 +101,11 @@ class ReadingRules(ActionRules):
                 if viewer.participant is not None and self.owns(snapshot, viewer, c)
             },
             my_votes=my_votes if viewer.participant is not None else [],
+            my_wins={
+                w.id
+                for w in snapshot.wins.values()
+                if viewer.participant is not None and self.owns(snapshot, viewer, w)
+            },
         )
 
     def relationship(

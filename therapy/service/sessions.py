@@ -46,11 +46,22 @@ class SessionRules(ServiceBase):
         votes: int = 3,
         timeboxes: dict[str, int] | None = None,
         created: str | None = None,
+        pair: str = "",
+        top: int = 3,
+        demo: str = "",
     ) -> Session:
+        """A new session. Sessions of one `pair` share their history (earlier action items,
+        follow-through); without a name the pair is the sides. A `demo` copy's history is
+        its own copy's only."""
         title = line_text(title, "The session title")
         side_names = parse_sides(sides)
+        pair_name = line_text(pair, "The pair's name", 60, required=False)
         if not 1 <= votes <= 20:
             raise TherapyError(f"The vote budget must be 1 to 20 votes per person, not {votes}.")
+        if not 1 <= top <= 20:
+            raise TherapyError(
+                f"The number of top-voted items that go on to remedy must be 1 to 20, not {top}."
+            )
         for phase, seconds in (timeboxes or {}).items():
             self._check_timebox(phase, seconds)
         at = created or self.now()
@@ -63,6 +74,9 @@ class SessionRules(ServiceBase):
                 sides=side_names,
                 anonymous=anonymous,
                 vote_budget=votes,
+                pair_name=pair_name,
+                demo=demo,
+                top=top,
                 created=at,
                 updated=at,
                 phase_started=at,

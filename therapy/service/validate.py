@@ -55,14 +55,20 @@ def parse_sides(sides: Iterable[str]) -> list[str]:
     return cleaned
 
 
-def parse_due(text: str) -> str:
+def parse_due(text: str, today: str) -> str:
+    """A due date as it is set: a real date, today or later."""
     try:
-        return date.fromisoformat(clean_line(text)).isoformat()
+        due = date.fromisoformat(clean_line(text)).isoformat()
     except ValueError:
         raise TherapyError(
             f"The due date '{shown(text)}' is not a date; write it as YYYY-MM-DD, "
-            "for example 2026-12-31."
+            f"for example {today}."
         ) from None
+    if due < today:
+        raise TherapyError(
+            f"The due date {due} is in the past; give today ({today}) or a later date."
+        )
+    return due
 
 
 def new_code() -> str:

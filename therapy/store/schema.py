@@ -90,10 +90,12 @@ def _check(snapshot: Snapshot) -> None:
     sides = session.sides
     if len(sides) < 2 or not all(sides):
         raise ValueError("a session needs two or more named sides")
-    if not 1 <= session.vote_budget <= 20 or any(
-        not 0 <= s <= 4 * 3600 for s in session.timeboxes.values()
+    if (
+        not 1 <= session.vote_budget <= 20
+        or not 1 <= session.top <= 20
+        or any(not 0 <= s <= 4 * 3600 for s in session.timeboxes.values())
     ):
-        raise ValueError("its vote budget or a timebox is out of bounds")
+        raise ValueError("its vote budget, top items or a timebox is out of bounds")
     for stamp in (session.created, session.updated, session.phase_started):
         if stamp:
             parse_instant(stamp)  # a ValueError names the bad time
