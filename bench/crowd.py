@@ -254,6 +254,8 @@ class Figures:
     # Per app, per change: seconds from just before the write until it showed it (None: never).
     latency: dict[str, list[float | None]] = field(default_factory=dict)
     writes: list[float] = field(default_factory=list)  # seconds each add_complaints took
+    drawn: list[int] = field(default_factory=list)  # bytes an app wrote to show a change
+    redrawn: list[int] = field(default_factory=list)  # screen lines it wrote to, meanwhile
     off_screen: int = 0  # written, but not on the rebuilt screen
     gone_late: int = 0  # deleted cards still on a screen after GONE_TIMEOUT
     changing: float = 0.0  # seconds of the change loop, untimed parts included
@@ -311,7 +313,11 @@ def change(
 ) -> None:
     """One timed change, then its untimed undoing."""
     marker = f"crowd-change-{number:02d}"
+    crowd.sync()
+    for terminal in crowd.terminals:
+        terminal.emulator.dirty.clear()
     crowd.watch(marker.encode())
+    written = {t.name: t.written for t in crowd.terminals}
     used = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()
     added = sessions.add_complaints(code, [(side, marker, None) for side in SIDES])
@@ -329,6 +335,8 @@ def change(
 
     # Untimed: is it on the screens; then the cards away again, until off every screen.
     crowd.sync()
+    figures.drawn += [t.written - written[t.name] for t in crowd.terminals]
+    figures.redrawn += [len(t.emulator.dirty) for t in crowd.terminals]
     figures.off_screen += sum(
         1 for t in crowd.terminals if shown[t.name] is not None and marker not in t.text()
     )
@@ -415,16 +423,20 @@ def report(figures: Figures, args: argparse.Namespace) -> list[str]:
     ]
     drawing = len(per_change) * statistics.mean(per_change) / 2  # the card's half: shown
     print(
-        f"info: CPU per app per change (card drawn and deleted again, idle cost taken off): "
-        f"mean {ms(statistics.mean(per_change)).strip()} ms, max "
-        f"{ms(max(per_change)).strip()} ms; half of it times {len(per_change)} apps is "
-        f"{drawing:.2f} s of CPU to show one card everywhere: on {cores} cores the last "
-        f"screen cannot show it before ~{drawing / cores * 1e3:.0f} ms"
+        f"info: CPU per app per change (card drawn, then deleted; idle cost taken off): mean "
+        f"{statistics.mean(per_change) * 1e3:.0f} ms, max {max(per_change) * 1e3:.0f} ms;\n"
+        f"      half of it times {len(per_change)} apps is {drawing:.2f} s of CPU to show one "
+        f"card everywhere: on {cores} cores, ~{drawing / cores * 1e3:.0f} ms for the last screen"
     )
     print(
-        f"info: add_complaints took {ms(statistics.median(figures.writes)).strip()} ms median; "
-        f"this bench used {figures.bench_cpu / figures.timed:.2f} of a core while it timed; "
-        f"other processes kept {figures.others:.2f} of the {cores} cores busy during the "
+        f"info: to show a change an app wrote {statistics.median(figures.drawn) / 1e3:.1f} kB "
+        f"median to its terminal, writing to {statistics.median(figures.redrawn):.0f} of its "
+        f"{args.size[1]} lines (median)"
+    )
+    print(
+        f"info: add_complaints took {statistics.median(figures.writes) * 1e3:.1f} ms median; "
+        f"this bench used {figures.bench_cpu / figures.timed:.2f} of a core while it timed;\n"
+        f"      other processes kept {figures.others:.2f} of the {cores} cores busy during the "
         "changes (kernel included; well above 0.1, the figures are not the app's alone)"
     )
 
