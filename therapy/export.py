@@ -171,6 +171,8 @@ def to_dict(plan: Plan) -> dict[str, Any]:
             "code": session.code,
             "title": session.title,
             "sides": session.sides,
+            "pair": session.pair_label,
+            "top": session.top,
             "anonymous": session.anonymous,
             "phase": session.phase.value,
             "vote_budget": session.vote_budget,
@@ -193,6 +195,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
                 "cause": a.cause,
                 "complaints": a.complaints,
                 "status": a.status.value,
+                "overdue": a.overdue(plan.date),
                 "carried_from": a.carried_from,
             }
             for a in board.action_items
@@ -209,6 +212,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
                 "owner": e.item.owner,
                 "due": e.item.due,
                 "status": e.item.status.value,
+                "overdue": e.item.overdue(plan.date),
             }
             for e in plan.earlier
         ],

@@ -5,10 +5,15 @@ from __future__ import annotations
 import click
 
 from therapy.cli import Config, _code, cli, pass_config
-from therapy.model import FACILITATOR
+from therapy.model import FACILITATOR, ActionItem
 from therapy.service import parse_sides
+from therapy.text import shown
 
 # -- sessions ---------------------------------------------------------------------------
+
+
+def overdue(item: ActionItem, today: str) -> str:
+    return ", overdue" if item.overdue(today) else ""
 
 
 @cli.command()
@@ -21,13 +26,30 @@ from therapy.service import parse_sides
 )
 @click.option("--anonymous", is_flag=True, help="Store no author names at all.")
 @click.option("--votes", default=3, show_default=True, type=int, help="Dot votes per person.")
+@click.option(
+    "--pair",
+    default="",
+    help="The pair's name: its sessions share history (default: the sides).",
+)
+@click.option(
+    "--top",
+    default=3,
+    show_default=True,
+    type=int,
+    help="How many top-voted items go on to remedy.",
+)
 @pass_config
-def new(config: Config, title: str, sides: str, anonymous: bool, votes: int) -> None:
+def new(
+    config: Config, title: str, sides: str, anonymous: bool, votes: int, pair: str, top: int
+) -> None:
     """Create a session and print its join code."""
-    session = config.sessions.create(title, parse_sides(sides.split(",")), anonymous, votes)
+    session = config.sessions.create(
+        title, parse_sides(sides.split(",")), anonymous, votes, pair=pair, top=top
+    )
     click.echo(session.code)
+    of = f" of the pair {session.pair_name}" if session.pair_name else ""
     click.echo(
-        f"Created '{session.title}' for {' x '.join(session.sides)}; "
+        f"Created '{session.title}' for {' x '.join(session.sides)}{of}; "
         f"open it with: therapy facilitate {session.code}",
         err=True,
     )
@@ -35,10 +57,11 @@ def new(config: Config, title: str, sides: str, anonymous: bool, votes: int) -> 
 
 @cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the sessions as JSON.")
+@click.option("--pair", default=None, help="Only the sessions of this pair.")
 @pass_config
-def list_sessions(config: Config, as_json: bool) -> None:
+def list_sessions(config: Config, as_json: bool, pair: str | None) -> None:
     """List the sessions in the data folder, newest first."""
-    everything = config.sessions.summaries()
+    everything = config.sessions.summaries(pair)
     summaries = [s for s in everything if s.code]
     for problem in [s.problem for s in everything if not s.code and s.problem]:
         click.echo(problem, err=True)  # a damaged index row: named, the rest still listed
@@ -50,6 +73,7 @@ def list_sessions(config: Config, as_json: bool) -> None:
                 "code": s.code,
                 "title": s.title,
                 "sides": s.sides,
+                "pair": s.pair_label,
                 "phase": s.phase.value if s.phase else None,
                 "complaints": s.complaints,
                 "participants": s.participants,
@@ -63,15 +87,21 @@ def list_sessions(config: Config, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     if not summaries:
+        if pair is not None:
+            click.echo(
+                f"No sessions of the pair '{shown(pair)}'; run 'therapy list' to see them all.",
+                err=True,
+            )
+            return
         click.echo('No sessions yet; start one with: therapy new "Q3 lead handoff"', err=True)
         return
-    click.echo(f"{'CODE':<8}{'PHASE':<11}{'CARDS':>6}  {'UPDATED':<17}  TITLE (SIDES)")
+    click.echo(f"{'CODE':<8}{'PHASE':<11}{'CARDS':>6}  {'UPDATED':<17}  TITLE (PAIR)")
     for s in summaries:
         phase = s.phase.value if s.phase else "damaged"
         updated = (s.updated or s.created)[:16].replace("T", " ")
         click.echo(
             f"{s.code:<8}{phase:<11}{s.complaints:>6}  {updated:<17}  "
-            f"{s.title} ({' x '.join(s.sides)})"
+            f"{s.title} ({s.pair_label or ' x '.join(s.sides)})"
         )
 
 
@@ -86,6 +116,8 @@ def status(config: Config, code: str) -> None:
     history = sessions.history(session)
     relationship = sessions.relationship(code, board, history.items)
     click.echo(f"{session.title} [{session.code}]  {' x '.join(session.sides)}")
+    if session.pair_name:
+        click.echo(f"pair: {session.pair_name}")
     click.echo(f"phase: {session.phase.value}")
     per_side = {side: 0 for side in session.sides}
     for complaint in board.complaints:
@@ -112,7 +144,7 @@ def status(config: Config, code: str) -> None:
         for earlier in open_items:
             click.echo(
                 f"  {earlier.ref}  {earlier.item.what} ({earlier.item.owner}, "
-                f"due {earlier.item.due})"
+                f"due {earlier.item.due}{overdue(earlier.item, sessions.today())})"
             )
 
 

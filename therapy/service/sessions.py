@@ -15,6 +15,7 @@ from therapy.model import (
     Session,
     Snapshot,
     TherapyError,
+    pair_keys,
     unknown,
 )
 from therapy.service import validate
@@ -35,6 +36,8 @@ class SessionSummary:
     action_items: int = 0
     updated: str = ""
     problem: str | None = None
+    pair: str = ""  # the pair's key (sessions of one pair share it)
+    pair_label: str = ""  # the pair as people read it
 
 
 class SessionRules(ServiceBase):
@@ -92,13 +95,16 @@ class SessionRules(ServiceBase):
         self._require(actor, Action.DELETE_SESSION, self.session(code))
         self.store.delete(code)
 
-    def summaries(self) -> list[SessionSummary]:
-        """Every session, newest first; a damaged one (or index row) is listed with its
-        problem instead of hiding the others."""
+    def summaries(self, pair: str | None = None) -> list[SessionSummary]:
+        """Every session (of the named `pair` only, if one is given), newest first; a
+        damaged one (or index row) is listed with its problem instead of hiding the others."""
         self.store.clean_orphans()
         entries, problems = self.store.index()
         found = [SessionSummary("", "", [], "", problem=problem) for problem in problems]
+        wanted = pair_keys(pair) if pair is not None else None
         for entry in entries:
+            if wanted is not None and entry.pair and entry.pair not in wanted:
+                continue  # the index says whose it is: not this pair's, not read
             summary = SessionSummary(entry.code, entry.title, list(entry.sides), entry.created)
             try:
                 snapshot = self.store.read(entry.code)
@@ -106,6 +112,10 @@ class SessionRules(ServiceBase):
                 summary.problem = str(error)
             else:
                 summary.title, summary.sides = snapshot.session.title, snapshot.session.sides
+                summary.pair = snapshot.session.pair
+                summary.pair_label = snapshot.session.pair_label
+                if wanted is not None and summary.pair not in wanted:
+                    continue
                 summary.phase = snapshot.session.phase
                 summary.updated = snapshot.session.updated
                 summary.complaints = len(snapshot.complaints)
