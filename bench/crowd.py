@@ -24,10 +24,12 @@ facilitator every card, so each of the N + 1 screens has exactly one marker card
 bytes it wrote since then, with ANSI escape sequences removed, hold the marker (one style
 segment: Textual writes it in one piece). Untimed, the marker is then looked for on each
 rebuilt screen (a screen where the bytes held it but the screen does not counts as "drawn,
-then not on screen"), the two cards are deleted again, and the bench waits until no screen
-shows the marker, then 0.3 to 0.5 s (random, so that the next change falls anywhere within
-the apps' poll). A screen that has not shown the marker within --deadline seconds counts as
-never showing it, and as --deadline in the percentiles.
+then not on screen", info), the two cards are deleted again, and the bench waits until no
+screen shows the marker and no app has written a byte for 0.3 s (an idle app writes
+nothing: all are done drawing, so the next change queues behind none), then 0 to 0.1 s
+more (random, so that the next change falls anywhere within the apps' 0.1 s poll). A screen
+that has not shown the marker within --deadline seconds counts as never showing it, and as
+--deadline in the percentiles.
 
 Figures: per change, how long the write took and when the first, the median and the last
 screen showed it; over every (app, change): p50 / p95 / max, for the facilitator, the
@@ -100,6 +102,7 @@ GOAL_MAX = 1.0
 GOAL_IDLE = 1.0  # % of one core, each participant
 START_TIMEOUT = 300.0  # seconds for every app to be up and see every participant here
 GONE_TIMEOUT = 10.0  # seconds for the deleted cards to leave every screen
+QUIET = 0.3  # seconds without a byte from any app: they are done drawing
 SETTLE = 2.0  # seconds of quiet before the first change and before the idle measurement
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -114,6 +117,7 @@ class Terminal:
         self.stream = pyte.ByteStream(self.emulator)
         self.unfed = bytearray()  # read, not yet given to the emulator
         self.written = 0  # bytes, in all
+        self.wrote_at = 0.0  # time.monotonic() of the last read that got some
         self.marker: bytes | None = None
         self.since = bytearray()  # written since the marker was set
         self.shown_at: float | None = None
@@ -125,6 +129,7 @@ class Terminal:
     def got(self, chunk: bytes, at: float) -> None:
         self.unfed += chunk
         self.written += len(chunk)
+        self.wrote_at = at
         if self.marker is not None and self.shown_at is None:
             self.since += chunk
             if self.marker in ANSI.sub(b"", bytes(self.since)):
@@ -222,6 +227,20 @@ class Crowd:
                     raise SystemExit(ended(terminal))
             time.sleep(0.2)
 
+    def wait_quiet(self, quiet: float, timeout: float) -> bool:
+        """Wait until no app has written for QUIET seconds (an idle app writes nothing), or
+        TIMEOUT; whether they went quiet."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.changed:
+                last = max(t.wrote_at for t in self.terminals)
+            now = time.monotonic()
+            if now - last >= quiet:
+                return True
+            if now > deadline:
+                return False
+            time.sleep(min(quiet - (now - last), deadline - now) + 0.01)
+
     def idle(self, seconds: float) -> None:
         """Let SECONDS pass, the reader reading on; no emulator work (it costs this CPU)."""
         time.sleep(seconds)
@@ -258,6 +277,7 @@ class Figures:
     redrawn: list[int] = field(default_factory=list)  # screen lines it wrote to, meanwhile
     off_screen: int = 0  # written, but not on the rebuilt screen
     gone_late: int = 0  # deleted cards still on a screen after GONE_TIMEOUT
+    restless: int = 0  # changes after which the apps did not go quiet within GONE_TIMEOUT
     changing: float = 0.0  # seconds of the change loop, untimed parts included
     change_cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds in that loop
     timed: float = 0.0  # seconds spent timing (from each write until the last screen)
@@ -343,7 +363,11 @@ def change(
     for complaint in added:
         sessions.delete_complaint(code, complaint.id)
     figures.gone_late += len(crowd.wait_screens(lambda t: marker not in t.text(), GONE_TIMEOUT))
-    crowd.idle(random.uniform(0.3, 0.5))
+    # Every app done drawing the deletions (the second one redraws a count on half of them),
+    # so that the next change does not queue behind them; then a random 0 to 0.1 s, so that it
+    # falls anywhere within the apps' poll.
+    figures.restless += not crowd.wait_quiet(QUIET, GONE_TIMEOUT)
+    crowd.idle(random.uniform(0.0, 0.1))
 
 
 def measure(
@@ -413,7 +437,8 @@ def report(figures: Figures, args: argparse.Namespace) -> list[str]:
     print(f"screens that never showed a change within {deadline:g} s: {never} (goal 0)")
     print(
         f"info: written but not on the rebuilt screen: {figures.off_screen}; deleted cards "
-        f"still on a screen after {GONE_TIMEOUT:g} s: {figures.gone_late}"
+        f"still on a screen after {GONE_TIMEOUT:g} s: {figures.gone_late}; apps not quiet "
+        f"{GONE_TIMEOUT:g} s after a deletion: {figures.restless}"
     )
 
     cores = os.cpu_count() or 1
