@@ -21,7 +21,7 @@ from therapy.tui.widgets.prompt import Confirm, TextInput
 if TYPE_CHECKING:
     from therapy.tui.app import TherapyApp
 
-COLUMNS = ("Code", "Title", "Sides", "Phase", "Cards", "People", "Last change")
+COLUMNS = ("Code", "Title", "Pair", "Phase", "Cards", "People", "Last change")
 
 
 class HomeScreen(Screen[None]):
@@ -74,7 +74,7 @@ class HomeScreen(Screen[None]):
             row = (
                 s.code,
                 s.title,
-                " × ".join(s.sides),
+                s.pair_label or " × ".join(s.sides),
                 phase,
                 str(s.complaints),
                 str(s.participants),
@@ -142,41 +142,68 @@ class NewSession(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("A new session", classes="dialog-title")
-            yield Label("Title")
-            yield TextInput(placeholder="Q3 lead handoff", id="title")
-            yield Label("Sides, separated by commas")
-            yield TextInput("Sales,Marketing", id="sides")
-            yield Label("Votes per person")
-            yield TextInput("3", id="votes", type="integer")
-            yield Checkbox("Anonymous: store no names at all", id="anonymous")
+            for label, field, placeholder, kind in FIELDS:
+                with Horizontal(classes="field"):
+                    yield Label(label)
+                    yield TextInput(
+                        DEFAULTS.get(field, ""),
+                        placeholder=placeholder,
+                        id=field,
+                        type=kind,
+                        compact=True,
+                    )
+            yield Checkbox("Anonymous: store no names at all", id="anonymous", compact=True)
+            yield Label(
+                "Sessions of one pair share their history; without a name the pair is its sides.",
+                classes="hint",
+            )
             yield Label("", id="problem", classes="error")
             with Horizontal(classes="buttons"):
                 yield Button("Create", variant="primary", id="create")
                 yield Button("Cancel", id="cancel")
 
+    def _value(self, field: str) -> str:
+        return self.query_one(f"#{field}", TextInput).value
+
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        """Leave without creating; asks first if anything was typed."""
+        if not any(self._value(f) != DEFAULTS.get(f, "") for f in ("title", "pair", "sides")):
+            self.dismiss(None)
+            return
+
+        def leave(yes: bool | None) -> None:
+            if yes:
+                self.dismiss(None)
+
+        self.app.push_screen(Confirm("Leave without creating this session?"), leave)
 
     @on(Button.Pressed, "#create")
     @on(TextInput.Submitted)
     def _create(self) -> None:
-        title = self.query_one("#title", TextInput).value
-        sides = self.query_one("#sides", TextInput).value.split(",")
-        votes = self.query_one("#votes", TextInput).value
-        anonymous = self.query_one("#anonymous", Checkbox).value
-        try:
-            budget = int(votes or 0)
-        except ValueError:
-            self.query_one("#problem", Label).update("Votes per person must be a whole number.")
-            return
-        self.create(title, sides, budget, anonymous)
+        numbers = {}
+        for field, what in (("votes", "Votes per person"), ("top", "Top items to remedy")):
+            try:
+                numbers[field] = int(self._value(field) or 0)
+            except ValueError:
+                self.query_one("#problem", Label).update(f"{what} must be a whole number.")
+                return
+        self.create(
+            self._value("title"),
+            self._value("sides").split(","),
+            self._value("pair"),
+            numbers["votes"],
+            numbers["top"],
+            self.query_one("#anonymous", Checkbox).value,
+        )
 
     @work(thread=True, exclusive=True)
-    def create(self, title: str, sides: list[str], votes: int, anonymous: bool) -> None:
+    def create(
+        self, title: str, sides: list[str], pair: str, votes: int, top: int, anonymous: bool
+    ) -> None:
         sessions = self.app.sessions  # type: ignore[attr-defined]
         try:
-            session = sessions.create(title, sides, anonymous, votes)
+            session = sessions.create(title, sides, anonymous, votes, pair=pair, top=top)
         except TherapyError as error:
             self.app.call_from_thread(self._problem, str(error))
         else:
@@ -184,3 +211,15 @@ class NewSession(ModalScreen[str | None]):
 
     def _problem(self, message: str) -> None:
         self.query_one("#problem", Label).update(inert(message))
+
+
+DEFAULTS = {"sides": "Sales,Marketing", "votes": "3", "top": "3"}
+
+
+FIELDS = (  # label, id, placeholder, type
+    ("Title", "title", "Q3 lead handoff", "text"),
+    ("Sides", "sides", "separated by commas", "text"),
+    ("Pair", "pair", "optional: e.g. Revenue team", "text"),
+    ("Votes per person", "votes", "", "integer"),
+    ("Top items to remedy", "top", "", "integer"),
+)
