@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from therapy.model import FACILITATOR, Actor, TherapyError, Win
+from therapy.model import FACILITATOR, Actor, Snapshot, TherapyError, Win
 from therapy.service.base import ServiceBase
 from therapy.service.permissions import Action
 from therapy.service.validate import complaint_text, name_text, normalise_code
