@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from rich.text import Text
 from textual import on, work
@@ -216,7 +216,7 @@ class NewSession(ModalScreen[str | None]):
 DEFAULTS = {"sides": "Sales,Marketing", "votes": "3", "top": "3"}
 
 
-FIELDS = (  # label, id, placeholder, type
+FIELDS: tuple[tuple[str, str, str, Literal["integer", "text"]], ...] = (  # label, id, hint, type
     ("Title", "title", "Q3 lead handoff", "text"),
     ("Sides", "sides", "separated by commas", "text"),
     ("Pair", "pair", "optional: e.g. Revenue team", "text"),
