@@ -290,7 +290,7 @@ def test_earlier_items_come_back_for_the_same_pair(sessions: Sessions) -> None:
         ("also for first", earlier[1].ref, "open")
     ]
     follow = sessions.relationship(second).signals[3]
-    assert (follow.value, follow.reason) == (1.0, "1 of 1 earlier action item done")
+    assert (follow.value, follow.reason) == (1.0, "the earlier action item is done")
 
 
 def test_relationship_signals_and_label(sessions: Sessions, code: str) -> None:

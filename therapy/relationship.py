@@ -14,7 +14,8 @@ def appreciation(board: Board) -> Signal:
     return Signal(
         "appreciation",
         round(value, 2),
-        f"{plural(wins, 'win')} and appreciations for {plural(complaints, 'complaint')}",
+        f"{plural(wins, 'win or appreciation', 'wins and appreciations')} for "
+        f"{plural(complaints, 'complaint')}",
     )
 
 
@@ -35,12 +36,16 @@ def coverage(board: Board) -> Signal:
         return Signal("coverage", None, "no votes yet")
     committed = [a for a in board.action_items if a.owner and a.due]
     covered = [item for item in top if any(item.ids & set(a.complaints) for a in committed)]
-    return Signal(
-        "coverage",
-        round(len(covered) / len(top), 2),
-        f"{len(covered)} of the top {plural(len(top), 'voted item')} "
-        "have an action item with an owner and a due date",
-    )
+    if len(top) == 1:
+        has = "has an" if covered else "has no"
+        reason = f"the top voted item {has} action item with an owner and a due date"
+    else:
+        has = "has" if len(covered) == 1 else "have"
+        reason = (
+            f"{len(covered)} of the top {len(top)} voted items {has} an action item with an "
+            "owner and a due date"
+        )
+    return Signal("coverage", round(len(covered) / len(top), 2), reason)
 
 
 def follow_through(earlier: list[EarlierItem]) -> Signal:
@@ -52,7 +57,9 @@ def follow_through(earlier: list[EarlierItem]) -> Signal:
     return Signal(
         "follow-through",
         round(done / len(counted), 2),
-        f"{done} of {plural(len(counted), 'earlier action item')} done",
+        f"{done} of {plural(len(counted), 'earlier action item')} done"
+        if len(counted) > 1
+        else f"the earlier action item is {'done' if done else 'not done'}",
     )
 
 

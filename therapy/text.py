@@ -59,6 +59,7 @@ def shown(text: object, limit: int = ECHO_LIMIT) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def plural(count: int, word: str) -> str:
-    """'1 complaint', '2 complaints'."""
-    return f"{count} {word}{'' if count == 1 else 's'}"
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """'1 complaint', '0 complaints', '2 complaints' ('1 win or appreciation', '2 wins and
+    appreciations' when the word's plural is given)."""
+    return f"{count} {word if count == 1 else many or word + 's'}"

@@ -9,6 +9,7 @@ import click
 
 from therapy.cli import Config, _code, cli, fail, pass_config
 from therapy.model import TherapyError
+from therapy.text import plural
 
 # -- complaints -------------------------------------------------------------------------
 
@@ -38,7 +39,7 @@ def import_csv(config: Config, code: str, file: Path) -> None:
         added = config.sessions.add_complaints(code, rows, lines=numbers)
     except TherapyError as error:
         fail(f"{file}: {error} Nothing was imported.")
-    click.echo(f"Imported {len(added)} complaints into {code}.")
+    click.echo(f"Imported {plural(len(added), 'complaint')} into {code}.")
 
 
 def read_complaints_csv(file: Path) -> tuple[list[tuple[str, str, str | None]], list[int]]:
@@ -62,8 +63,8 @@ def read_complaints_csv(file: Path) -> tuple[list[tuple[str, str, str | None]], 
                     continue
                 if len(record) not in (2, 3):
                     fail(
-                        f"Line {line} of {file} has {len(record)} columns; each row must be "
-                        "side,text or side,text,author. Nothing was imported."
+                        f"Line {line} of {file} has {plural(len(record), 'column')}; each row "
+                        "must be side,text or side,text,author. Nothing was imported."
                     )
                 rows.append((record[0], record[1], record[2] if len(record) == 3 else None))
                 numbers.append(line)
