@@ -61,9 +61,7 @@ def test_sessions_of_a_named_pair_share_history_and_no_one_else(sessions: Sessio
     _with_open_item(sessions)  # same sides, no pair: another pair
     named = sessions.create("Q3", ["Sales", "Marketing"], pair="revenue TEAM")
     unnamed = sessions.create("Q3 too", ["Marketing", "Sales"])
-    assert [e.item.what for e in sessions.earlier_items(named.code)] == [
-        "Write the lead agreement"
-    ]
+    assert [e.item.what for e in sessions.earlier_items(named.code)] == ["Write the lead agreement"]
     assert len(sessions.earlier_items(unnamed.code)) == 1
     other = sessions.create("Q3 HR", ["Sales", "Marketing"], pair="People team")
     assert sessions.earlier_items(other.code) == []
