@@ -43,7 +43,7 @@ class CloseScreen(PhaseScreen):
                 yield Markdown(id="plan", open_links=False)
 
     def show_body(self, view: SessionView) -> None:
-        self.query_one(Standing).show(view.relationship)
+        self.query_one(Standing).show(view.relationship, view.session.pair_label)
         if view.plan is not None and view.plan != self.plan_shown:
             self.plan_shown = view.plan
             self.query_one("#plan", Markdown).update(view.plan)

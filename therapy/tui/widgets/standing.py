@@ -27,14 +27,15 @@ def signal_value(signal: Signal) -> Content:
     )
 
 
-def standing(relationship: Relationship) -> Content:
+def standing(relationship: Relationship, pair: str = "") -> Content:
     if relationship.score is None:
         how = "not enough happened in this session to measure it yet"
     else:
         how = f"score {relationship.score:.2f} of 1: the mean of the signals below"
-    return Content.assemble(
-        inert(relationship.label).stylize("bold $accent"), "\n", (how, "$text-muted")
-    )
+    label = inert(relationship.label).stylize("bold $accent")
+    if pair:
+        label = Content.assemble(inert(pair).stylize("bold"), ": ", label)
+    return Content.assemble(label, "\n", (how, "$text-muted"))
 
 
 class Standing(Vertical):
@@ -48,10 +49,11 @@ class Standing(Vertical):
                 yield Static(id=f"signal-{index}-value")
                 yield Static(id=f"signal-{index}-reason", classes="muted")
 
-    def show(self, relationship: Relationship) -> None:
+    def show(self, relationship: Relationship, pair: str = "") -> None:
+        """The standing of `pair` (its name, or its sides), as measured."""
         score = relationship.score
         self.query_one("#score", Digits).update(f"{score:.2f}" if score is not None else "-")
-        self.query_one("#status", Static).update(standing(relationship))
+        self.query_one("#status", Static).update(standing(relationship, pair))
         for index, signal in enumerate(relationship.signals[:SIGNALS]):
             for part, content in (
                 ("name", inert(signal.name)),
