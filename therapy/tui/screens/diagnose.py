@@ -6,52 +6,63 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Vertical
+from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Label, Static
+from textual.widgets import ContentSwitcher, Label, OptionList, Static
 
-from therapy.model import Item, Phase, Suggestion
+from therapy.model import Item, Phase
 from therapy.service import Sessions, SessionView
 from therapy.service.permissions import Action
 from therapy.text import plural
 from therapy.tui.widgets.cards import CardList, inert, item_ids, item_texts, numbered
 from therapy.tui.widgets.causes import cause_chart
+from therapy.tui.widgets.lanes import (
+    Lane,
+    LaneList,
+    alike_of,
+    item_suggestion,
+    lane_row,
+    lanes_of,
+    sides_of,
+)
 from therapy.tui.widgets.phase_screen import PhaseScreen
 
 MUTED = "$text-muted"
-NO_SUGGESTION = Suggestion(None, 0.0, ())
 
 
-def item_suggestion(item: Item, suggestions: dict[int, Suggestion]) -> Suggestion:
-    """A group's suggestion is its members' most confident one (the lead's on a tie)."""
-    found = [suggestions[c.id] for c in item.complaints if c.id in suggestions]
-    return max(found, key=lambda s: s.score, default=NO_SUGGESTION)
-
-
-def diagnose_card(
-    item: Item, suggestion: Suggestion, suggested: str, merging: bool, alike: int | None = None
-) -> Content:
-    """The text(s), then one dimmed line: ids, side, authors, the suggestion with its words,
-    and the near-duplicate it could be grouped with."""
-    sides = " + ".join(dict.fromkeys(c.side for c in item.complaints))
-    authors = ", ".join(dict.fromkeys(c.author for c in item.complaints if c.author))
-    who = " · ".join(part for part in (item_ids(item), sides, authors) if part)
-    reason = Content.assemble(" (", inert(suggestion.reason), ")")  # words from the prompts
-    if suggestion.cause is None:
-        hint = Content.assemble(" · no suggestion", reason)
-    elif suggestion.cause == item.lead.cause:
-        hint = Content.assemble((" · ✓ as suggested", "$success"), reason)
+def card_detail(item: Item, view: SessionView, facilitating: bool) -> Content:
+    """The highlighted card in full: every member's text, then what the app suggests and
+    the words that decided it, and the near-duplicate it could be merged with."""
+    suggestion = item_suggestion(item, view.suggestions)
+    reason = inert(suggestion.reason)  # words from the prompts and the card
+    if suggestion.cause not in view.prompts.cause_keys:
+        then = ": move it with a number key" if facilitating else ""
+        hint = Content.assemble("No suggestion (", reason, f"){then}")
     else:
-        hint = Content.assemble(" · suggests ", inert(suggested).stylize("bold $accent"), reason)
-    if alike is not None:
-        hint = Content.assemble(hint, (f" · alike #{alike}: m to merge", "$warning"))
-    parts = [item_texts(item), Content.assemble(inert(who), hint).stylize_before(MUTED)]
-    if merging:
-        parts.insert(
-            0, Content(" merging: pick the card to merge into ").stylize("reverse $warning")
-        )
+        lane = view.prompts.cause_keys.index(suggestion.cause) + 1
+        cause = Content.assemble(
+            (f"{lane} ", "bold"), inert(view.prompts.cause_name(suggestion.cause))
+        ).stylize("bold $accent")
+        if suggestion.cause == item.lead.cause:
+            hint = Content.assemble(("✓ As suggested: ", "$success"), cause)
+        else:
+            hint = Content.assemble("Suggests ", cause)
+        then = " · enter accepts" if facilitating and suggestion.cause != item.lead.cause else ""
+        hint = Content.assemble(hint, f" ({suggestion.score:.1f}, ", reason, f"){then}")
+    parts = [item_texts(item), hint.stylize_before(MUTED)]
+    if (alike := alike_of(item, view.alike)) is not None:
+        merge = f": m here, then m on #{alike} merges them" if facilitating else ""
+        parts.append(Content.styled(f"≈ Looks like #{alike}{merge}", "$warning"))
     return Content("\n").join(parts)
+
+
+def card_title(item: Item) -> Content:
+    """'#2 + #20 · Marketing · Priya': who said it (the authors when they are known)."""
+    authors = ", ".join(dict.fromkeys(c.author for c in item.complaints if c.author))
+    return inert(
+        " · ".join(part for part in (item_ids(item), " + ".join(sides_of(item)), authors) if part)
+    )
 
 
 class SplitPicker(ModalScreen[int | None]):
@@ -81,16 +92,19 @@ class SplitPicker(ModalScreen[int | None]):
 class DiagnoseScreen(PhaseScreen):
     phase = Phase.DIAGNOSE
     CSS_PATH = "diagnose.tcss"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # 2x2 lanes below 100 columns
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # a smaller card below 100
     HELP = (
         "Every card is revealed now. The facilitator sorts each complaint into the lane of "
-        "its root cause while participants watch: the number keys move the highlighted card "
-        "(with its whole group) to that lane, and 0 back to Unsorted. Each card says which "
-        "cause the app suggests and the words that decided it: enter, s or a click accepts "
-        "that suggestion, A accepts it for every unsorted card. Two cards that say the same "
-        "thing become one: press m on the first, then m on the card to merge it into (escape "
-        "cancels); u splits a complaint out of its group again. ←/→ move between lanes; the "
-        "bars count the complaints per lane."
+        "its root cause while participants watch. One lane is shown at a time, a card a line "
+        "(←/→ move between lanes; the bars count the complaints per lane, ▸ marks the one "
+        "shown); the highlighted card is shown in full below it. A line says the card's "
+        "number (+2: two more grouped with it), its side and what the app suggests: →2 for "
+        "lane 2, ✓ where it is already, – nothing, with how sure it is; ≈ says it looks like "
+        "another card. The number keys move the highlighted card (with its whole group) to "
+        "that lane, and 0 back to Unsorted; enter, s or a click accepts the suggestion, A "
+        "accepts it for every unsorted card. Two cards that say the same thing become one: "
+        "press m on the first, then m on the card to merge it into (escape cancels); u splits "
+        "a complaint out of its group again."
     )
     BINDINGS = [
         # The prompts ship three causes; a folder with more gets keys up to 9 (see lane titles).
@@ -118,51 +132,69 @@ class DiagnoseScreen(PhaseScreen):
     def __init__(self, view: SessionView) -> None:
         super().__init__(view)
         self.lanes: list[str | None] = [None, *view.prompts.cause_keys]  # lane i = key i
+        # The lane shown: Unsorted, unless it is empty when the screen opens
+        self.lane = next((lane.number for lane in lanes_of(view) if lane.items), 0)
+        self.shown: list[Lane] = []
         self.items: dict[str, Item] = {}
         self.merging: int | None = None  # the complaint that m picked first
+        self.merged: set[int] = set()  # a merge asked for: the highlight follows its group
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="chart")
         yield Static(id="notice")
-        with Grid(id="lanes"):
+        with ContentSwitcher(id="lanes", initial=f"lane-{self.lane}"):
             for lane in range(len(self.lanes)):
                 empty = "nothing left to sort" if lane == 0 else "nothing here yet"
                 if lane and self.facilitating:
                     empty = f"press {lane} to move a card here"
-                yield CardList(id=f"lane-{lane}", classes="lane", empty=empty)
+                yield LaneList(id=f"lane-{lane}", classes="lane", empty=empty)
+        yield Static(id="detail")
+
+    def lane_list(self, lane: int) -> LaneList:
+        return self.query_one(f"#lane-{lane}", LaneList)
 
     def show_body(self, view: SessionView) -> None:
-        items = view.board.items()
-        self.items = {item.key: item for item in items}
+        self.shown = lanes_of(view)
+        self.items = {item.key: item for lane in self.shown for item in lane.items}
         if self.merging is not None and view.board.complaint(self.merging) is None:
             self.merging = None
-        cards: list[list[tuple[str, Content]]] = [[] for _ in self.lanes]
-        counts = [0] * len(self.lanes)
-        for item in sorted(items, key=lambda item: item.lead.id):
-            cause = item.lead.cause
-            lane = self.lanes.index(cause) if cause in self.lanes else 0
-            suggestion = item_suggestion(item, view.suggestions)
-            merging = self.merging in item.ids
-            suggested = view.prompts.cause_name(suggestion.cause)
-            alike = next(
-                (
-                    view.alike[c.id]
-                    for c in item.complaints
-                    if view.alike.get(c.id) not in (None, *item.ids)
-                ),
-                None,
+        for lane in self.shown:
+            cards = self.lane_list(lane.number)
+            cards.border_title = Content.assemble((f"{lane.number} ", "bold"), inert(lane.name))
+            cards.border_subtitle = plural(lane.count, "complaint")
+            cards.show(
+                (item.key, lane_row(item, view, self.merging in item.ids)) for item in lane.items
             )
-            card = diagnose_card(item, suggestion, suggested, merging, alike)
-            cards[lane].append((item.key, card))
-            counts[lane] += len(item.complaints)
-        names = [view.prompts.cause_name(key) for key in self.lanes]
-        for lane, name in enumerate(names):
-            cards_list = self.query_one(f"#lane-{lane}", CardList)
-            cards_list.border_title = Content.assemble((f"{lane} ", "bold"), inert(name))
-            cards_list.border_subtitle = plural(counts[lane], "complaint")
-            cards_list.show(cards[lane])
-        self.query_one("#chart", Static).update(cause_chart(list(zip(names, counts, strict=True))))
+        if self.merged:
+            group = next((i for i in self.items.values() if self.merged <= i.ids), None)
+            if group is not None:  # the merge is done: wherever the group went, go with it
+                self.merged = set()
+                self._go_to(group)
+        self._show_lane(self.lane)
         self._show_notice()
+
+    def _go_to(self, item: Item) -> None:
+        """Show the lane that holds this card, and highlight it there."""
+        self.lane = next(lane.number for lane in self.shown if item in lane.items)
+        self.lane_list(self.lane).select(item.key)
+
+    def _show_lane(self, lane: int) -> None:
+        self.lane = lane
+        self.query_one(ContentSwitcher).current = f"lane-{lane}"
+        self.set_focus(self.lane_list(lane))  # now, not later: the next key goes to this lane
+        rows = [(lane.name, lane.count) for lane in self.shown]
+        self.query_one("#chart", Static).update(cause_chart(rows, marked=self.lane))
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        detail = self.query_one("#detail", Static)
+        item = self._selected()
+        if item is None:
+            detail.border_title = None
+            detail.update(Content.styled("no card in this lane", MUTED))
+            return
+        detail.border_title = card_title(item)
+        detail.update(card_detail(item, self.view, self.facilitating))
 
     def _show_notice(self) -> None:
         if self.merging is not None:
@@ -173,17 +205,20 @@ class DiagnoseScreen(PhaseScreen):
         else:
             board = self.view.board
             unsorted = sum(1 for c in board.complaints if c.cause is None)
-            doing = "enter accepts a suggestion" if self.facilitating else "the facilitator sorts"
+            doing = "enter accepts" if self.facilitating else "the facilitator sorts"
             notice = Content(
-                f"{plural(len(board.complaints), 'complaint')}, {unsorted} unsorted · "
-                f"{plural(len(board.groups), 'group')} · {doing}"
+                f"{unsorted} of {plural(len(board.complaints), 'complaint')} unsorted · "
+                f"{plural(len(board.groups), 'group')} · ←/→ lanes · {doing}"
             ).stylize(MUTED)
         self.query_one("#notice", Static).update(notice)
 
     def _selected(self) -> Item | None:
-        lane = self.focused
-        key = lane.selected_key if isinstance(lane, CardList) else None
+        key = self.lane_list(self.lane).selected_key
         return self.items.get(key) if key else None
+
+    @on(OptionList.OptionHighlighted)
+    def _highlighted(self) -> None:
+        self._show_detail()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_merge" and self.merging is None:
@@ -227,8 +262,15 @@ class DiagnoseScreen(PhaseScreen):
             return
         else:
             first, self.merging, viewer = self.merging, None, self.therapy.viewer
-            self.act(lambda s, code: s.group(code, first, item.lead.id, viewer))
+            self.merged = {first, item.lead.id}
+            self.act(
+                lambda s, code: s.group(code, first, item.lead.id, viewer), failed=self._unmerged
+            )
         self.show_body(self.view)
+
+    def _unmerged(self, error: str) -> None:
+        self.merged = set()
+        self.app.notify(error, severity="error")
 
     def action_cancel_merge(self) -> None:
         self.merging = None
@@ -252,9 +294,7 @@ class DiagnoseScreen(PhaseScreen):
             self.app.push_screen(SplitPicker(item), split)
 
     def action_lane(self, step: int) -> None:
-        lane = self.focused
-        current = int(lane.id.split("-")[1]) if isinstance(lane, CardList) and lane.id else 0
-        self.query_one(f"#lane-{(current + step) % len(self.lanes)}", CardList).focus()
+        self._show_lane((self.lane + step) % len(self.lanes))
 
     @on(CardList.Picked)
     def _picked(self, event: CardList.Picked) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Digits, Static
@@ -18,6 +18,7 @@ from therapy.text import plural
 from therapy.tui.widgets.actions import action_card, discussed_item, remedy_text
 from therapy.tui.widgets.cards import inert, item_ids, item_texts
 from therapy.tui.widgets.causes import cause_chart
+from therapy.tui.widgets.lanes import lane_row, lanes_of
 from therapy.tui.widgets.phase_screen import PhaseScreen
 from therapy.tui.widgets.presence import person_name
 from therapy.tui.widgets.standing import Standing
@@ -122,35 +123,30 @@ class VentPane(WatchPane):
 
 
 class DiagnosePane(WatchPane):
-    phase = Phase.DIAGNOSE
+    """The facilitator's lanes, all at once, one above the other: a card a line (its number,
+    side and what the app suggests before its text) under the cause's name in full. A lane
+    takes the lines its cards need; the rest of the height is shared by the lanes that need
+    more."""
 
-    def __init__(self, view: SessionView) -> None:
-        super().__init__(view)
-        self.lanes: list[str | None] = [None, *view.prompts.cause_keys]  # Unsorted first
+    phase = Phase.DIAGNOSE
 
     def compose(self) -> ComposeResult:
         yield Static(id="chart")
-        with Grid(id="lanes"):
-            for lane in range(len(self.lanes)):
+        with Vertical(id="lanes"):
+            for lane in range(len(self.view.prompts.cause_keys) + 1):  # Unsorted first
                 yield Static(id=f"lane-{lane}", classes="lane")
 
     def show(self, view: SessionView) -> None:
-        names = [view.prompts.cause_name(key) for key in self.lanes]
-        lanes: list[list[Content]] = [[] for _ in self.lanes]
-        counts = [0] * len(self.lanes)
-        for item in sorted(view.board.items(), key=lambda item: item.lead.id):
-            cause = item.lead.cause
-            lane = self.lanes.index(cause) if cause in self.lanes else 0
-            sides = " + ".join(dict.fromkeys(c.side for c in item.complaints))
-            meta = inert(f"{item_ids(item)} · {sides}").stylize(MUTED)
-            lanes[lane].append(Content.assemble(item_texts(item), "\n", meta))
-            counts[lane] += len(item.complaints)
-        self.query_one("#chart", Static).update(cause_chart(list(zip(names, counts, strict=True))))
-        for lane, name in enumerate(names):
-            column = self.query_one(f"#lane-{lane}", Static)
-            column.border_title = inert(name)
-            column.border_subtitle = plural(counts[lane], "complaint")
-            column.update(cards(lanes[lane], "none"))
+        lanes = lanes_of(view)
+        chart = cause_chart([(lane.name, lane.count) for lane in lanes])
+        self.query_one("#chart", Static).update(chart)
+        for lane in lanes:
+            column = self.query_one(f"#lane-{lane.number}", Static)
+            column.border_title = Content.assemble((f"{lane.number} ", "bold"), inert(lane.name))
+            column.border_subtitle = plural(lane.count, "complaint")
+            rows = [lane_row(item, view) for item in lane.items]
+            column.update(Content("\n").join(rows) if rows else Content.styled("none", MUTED))
+            column.styles.max_height = max(len(rows), 1) + 2  # its cards and its border
 
 
 class VotePane(WatchPane):
