@@ -193,10 +193,10 @@ def fixed(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     fix_world(monkeypatch)
 
 
-def sixty(data_dir: Path) -> tuple[Sessions, str]:
+def sixty(data_dir: Path, top: int = 3) -> tuple[Sessions, str]:
     """A retro of sixty complaints at diagnose: some grouped, some sorted, most not."""
     sessions = Sessions(Store(data_dir))
-    code = sessions.create("Q4 pipeline truce", ["Sales", "Marketing"]).code
+    code = sessions.create("Q4 pipeline truce", ["Sales", "Marketing"], top=top).code
     with sessions.batch(code):
         for side, text, author in SIXTY:
             sessions.add_complaint(code, side, text, author=author)
@@ -356,6 +356,18 @@ async def test_a_card_that_looks_like_markup_shows_as_typed(data_dir: Path) -> N
         row = next(line for line in rendered(app) if re.search(r"#31\b", line))
         assert "[b]Urgent[/b] leads" in row
         assert "[b]Urgent[/b] leads are never urgent." in region_text(app, "#detail")
+
+
+@pytest.mark.parametrize(("top", "said"), [(1, "the top item goes"), (5, "the top 5 go")])
+async def test_the_projector_says_how_many_go_on_to_remedy(
+    data_dir: Path, top: int, said: str
+) -> None:
+    sessions, code = sixty(data_dir, top=top)
+    sessions.set_phase(code, Phase.VOTE.value)
+    app = observer_app(sessions, code)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        assert any(f"{said} on to remedy" in line for line in rendered(app))
 
 
 # -- snapshots --------------------------------------------------------------------------

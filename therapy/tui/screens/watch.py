@@ -53,6 +53,11 @@ def ranked(item: Item, cause: str, top: bool) -> Content:
     return Content.assemble(head, "\n", item_texts(item))
 
 
+def going_on(top: int) -> str:
+    """'the top item goes on to remedy', 'the top 5 go on to remedy'."""
+    return "the top item goes on to remedy" if top == 1 else f"the top {top} go on to remedy"
+
+
 def show_actions(column: Static, view: SessionView) -> None:
     actions = view.board.action_items
     column.border_title = f"Agreed actions ({len(actions)})"
@@ -164,14 +169,14 @@ class VotePane(WatchPane):
         self.query_one("#voting", Static).update(
             Content.assemble(
                 (f"{voting} of {len(people)} people still have votes", "bold"),
-                (f" · {plural(spent, 'vote')} cast · the top 3 go on to remedy", MUTED),
+                (f" · {plural(spent, 'vote')} cast · {going_on(view.session.top)}", MUTED),
             )
         )
         items = board.items()
         self.query_one("#ranking", Static).update(
             cards(
                 [
-                    ranked(item, view.prompts.cause_name(item.lead.cause), rank < 3)
+                    ranked(item, view.prompts.cause_name(item.lead.cause), rank < view.session.top)
                     for rank, item in enumerate(items)
                 ],
                 "no complaints to vote on",
