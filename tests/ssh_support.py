@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,14 +89,15 @@ def wait_until(check: Callable[[], bool], seconds: float, what: Callable[[], str
 
 @dataclass
 class Sshd:
-    folder: Path
+    folder: Path  # holds the clients' private keys, by name
     port: int
-    key: Path  # the client's private key
     log: Path
     process: subprocess.Popen[bytes]
 
-    def client(self, command: str | None = None, tty: bool = True) -> list[str]:
-        """The ssh command line of a person connecting with the client key."""
+    def client(
+        self, command: str | None = None, tty: bool = True, key: str = "client", user: str = ""
+    ) -> list[str]:
+        """The ssh command line of a person connecting with the client key `key`."""
         argv = [
             "ssh",
             "-F",
@@ -105,7 +106,7 @@ class Sshd:
             "-p",
             str(self.port),
             "-i",
-            str(self.key),
+            str(self.folder / key),
             "-o",
             "IdentitiesOnly=yes",
             "-o",
@@ -120,7 +121,7 @@ class Sshd:
             "LogLevel=ERROR",
             "-o",
             "ConnectTimeout=10",
-            "127.0.0.1",
+            f"{user}@127.0.0.1" if user else "127.0.0.1",
         ]
         return argv if command is None else [*argv, command]
 
@@ -130,52 +131,85 @@ class Sshd:
         return ""
 
 
-def _sshd_config(folder: Path, port: int, settings: Sequence[str]) -> Path:
+@contextmanager
+def running_sshd(
+    folder: Path, keys: str | Mapping[str, str], settings: Sequence[str] = ()
+) -> Iterator[Sshd]:
+    """sshd as the current user, accepting new client keys: `keys` maps each key's name to
+    its authorized_keys options (e.g. restrict,pty,command="..."); a string is the options
+    of one key named "client"."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(keys, str):
+        keys = {"client": keys}
+    lines = [f"{options} {keygen(folder / name)}".strip() for name, options in keys.items()]
+    (folder / "authorized_keys").write_text("\n".join(lines) + "\n")
+    with loopback_sshd(
+        folder,
+        [
+            f"AuthorizedKeysFile {folder / 'authorized_keys'}",
+            f"AllowUsers {getpass.getuser()}",
+            "StrictModes no",
+            "UsePAM no",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PubkeyAuthentication yes",
+            "LogLevel INFO",
+            *settings,  # last: a Match block runs to the end of the file
+        ],
+    ) as sshd:
+        yield sshd
+
+
+def sshd_config(folder: Path, settings: Sequence[str], port: int = 22) -> Path:
+    """folder/sshd_config: 127.0.0.1:`port`, the folder's host key and pid file, then
+    `settings`."""
     config = folder / "sshd_config"
     lines = [
         "ListenAddress 127.0.0.1",
         f"Port {port}",
         f"HostKey {folder / 'host_key'}",
         f"PidFile {folder / 'sshd.pid'}",
-        f"AuthorizedKeysFile {folder / 'authorized_keys'}",
-        f"AllowUsers {getpass.getuser()}",
-        "StrictModes no",
-        "UsePAM no",
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "PubkeyAuthentication yes",
-        "LogLevel INFO",
-        *settings,  # last: a Match block runs to the end of the file
+        *settings,
     ]
     config.write_text("\n".join(lines) + "\n")
     return config
 
 
-@contextmanager
-def running_sshd(folder: Path, key_options: str, settings: Sequence[str] = ()) -> Iterator[Sshd]:
-    """sshd -D on a free port of 127.0.0.1, accepting one new client key with `key_options`
-    (the authorized_keys options before the key, e.g. restrict,pty,command="...")."""
+def check_sshd_config(config: Path, *options: str) -> str:
+    """sshd -t on `config` (or sshd with `options` instead of -t, like -T -C user=retro):
+    what it prints; fails if sshd rejects the config."""
     sshd = sshd_path()
     assert sshd is not None
-    folder.mkdir(parents=True, exist_ok=True)
+    while True:
+        check = subprocess.run(
+            [sshd, *(options or ["-t"]), "-f", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        missing = re.search(r"Missing privilege separation directory: (\S+)", check.stderr)
+        if not (missing and os.geteuid() == 0 and not os.path.isdir(missing[1])):
+            break
+        # sshd started as root wants its (empty) chroot folder; systemd makes it at boot
+        os.makedirs(missing[1], mode=0o755, exist_ok=True)
+    if check.returncode != 0:
+        raise AssertionError(f"sshd rejects its test config: {check.stderr.strip()}")
+    return check.stdout
+
+
+@contextmanager
+def loopback_sshd(folder: Path, settings: Sequence[str]) -> Iterator[Sshd]:
+    """sshd -D on a free port of 127.0.0.1, with a new host key and `settings`."""
+    sshd = sshd_path()
+    assert sshd is not None
     keygen(folder / "host_key")
-    public = keygen(folder / "client")
-    (folder / "authorized_keys").write_text(f"{key_options} {public}".strip() + "\n")
     log = folder / "sshd.log"
     process: subprocess.Popen[bytes] | None = None
     try:
         for _attempt in range(5):
             port = free_port()
-            config = _sshd_config(folder, port, settings)
-            check = subprocess.run(
-                [sshd, "-t", "-f", str(config)], capture_output=True, text=True, timeout=30
-            )
-            missing = re.search(r"Missing privilege separation directory: (\S+)", check.stderr)
-            if missing and os.geteuid() == 0:
-                # sshd started as root wants its (empty) chroot folder; systemd makes it at boot
-                os.makedirs(missing[1], mode=0o755, exist_ok=True)
-            elif check.returncode != 0:
-                raise AssertionError(f"sshd rejects its test config: {check.stderr.strip()}")
+            config = sshd_config(folder, settings, port)
+            check_sshd_config(config)
             with log.open("wb") as errors:
                 process = subprocess.Popen(
                     [sshd, "-D", "-e", "-f", str(config)],
@@ -195,7 +229,7 @@ def running_sshd(folder: Path, key_options: str, settings: Sequence[str] = ()) -
                 if "Address already in use" in log.read_text(errors="replace"):
                     continue  # another program took the port meanwhile: another one
                 raise AssertionError(f"sshd stopped at start:\n{log.read_text()}")
-            yield Sshd(folder, port, folder / "client", log, process)
+            yield Sshd(folder, port, log, process)
             return
         raise AssertionError("no free port for sshd after 5 tries")
     finally:
@@ -276,8 +310,10 @@ class Tmux:
         command = f"{shlex.join(argv)}; echo $? > {status}.new && mv {status}.new {status}"
         self.run("new-session", "-d", "-s", name, "-x", str(width), "-y", str(height), command)
 
-    def screen(self, name: str) -> str:
-        return self.run("capture-pane", "-p", "-t", name)
+    def screen(self, name: str, scrolled: bool = False) -> str:
+        """What the pane shows; `scrolled`: with the lines scrolled off its top (tmux's
+        'Pane is dead' line scrolls the screen up by one)."""
+        return self.run("capture-pane", "-p", "-t", name, *(["-S", "-"] if scrolled else []))
 
     def keys(self, name: str, *keys: str) -> None:
         """Keys by tmux name (Enter, C-n, End...). A key bound in the app runs at once,

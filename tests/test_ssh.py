@@ -24,7 +24,8 @@ from ssh_support import (
     wait_until,
 )
 
-from therapy.model import Phase
+from therapy.cli.app import TRIES, Key, open_session
+from therapy.model import Phase, TherapyError
 from therapy.service import Sessions
 from therapy.store import Store
 
@@ -33,6 +34,7 @@ OWN = "Leads arrive cold"  # Sales, added by another process
 OTHER = "Sales skip our demos"  # Marketing: hidden from Sales until diagnose
 MINE = "Need battlecards"  # typed by Alex over SSH
 NO_CODE = "Say which session to join after the host"
+EMEA = "EMEA Sales x Marketing"
 
 
 def entry(data_dir: Path, *options: str) -> str:
@@ -64,8 +66,8 @@ class World:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    def connect(self, name: str, code: str | None) -> None:
-        self.tmux.start(name, self.sshd.client(code))
+    def connect(self, name: str, code: str | None, key: str = "client") -> None:
+        self.tmux.start(name, self.sshd.client(code, key=key))
 
     def wait_for(self, name: str, text: str, what: str, seconds: float = 10) -> str:
         return self.tmux.wait_for(
@@ -78,11 +80,15 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    """sshd with Alex's key bound to Sales, and tmux; stopped whatever happens."""
+    """sshd with Alex's key bound to Sales (client), Eve's bound to the EMEA pair and Sales
+    (emea), and tmux; stopped whatever happens."""
     require_tools()
     data_dir = tmp_path / "data"
-    command = entry(data_dir, "--name", "Alex", "--side", "Sales")
-    options = f'restrict,pty,command="{command}"'
+    keys = {
+        "client": entry(data_dir, "--name", "Alex", "--side", "Sales"),
+        "emea": entry(data_dir, "--pair", EMEA, "--name", "Eve", "--side", "Sales"),
+    }
+    options = {key: f'restrict,pty,command="{command}"' for key, command in keys.items()}
     with running_sshd(tmp_path / "sshd", options) as sshd, tmux_server(tmp_path) as tmux:
         try:
             yield World(data_dir, sshd, tmux)
@@ -172,7 +178,7 @@ def test_participant_over_ssh_sees_own_side_live_and_cannot_move_the_phase(
         ("bash -i", NO_CODE),
         ("echo ESCAPED", NO_CODE),
         ("K7QX2M; echo ESCAPED", NO_CODE),
-        ("nope42", "There is no session NOPE42"),
+        ("nope42", "There is no session NOPE42 that you can join"),  # no terminal: one try
     ],
     ids=["nothing", "shell", "command", "code-then-command", "unknown-code"],
 )
@@ -231,3 +237,133 @@ def test_force_command_asks_for_side_and_name(tmp_path: Path) -> None:
         finally:
             tmux.kill()
             stop_processes_with(f"THERAPY_DATA_DIR={data_dir}")
+
+
+def unreachable(code: str) -> str:
+    return f"There is no session {code} that you can join; check the code with your facilitator."
+
+
+@pytest.fixture
+def rooms(sessions: Sessions) -> dict[str, str]:
+    """Sessions of two named pairs, one unnamed, and one of the EMEA pair without Sales."""
+    return {
+        "emea": sessions.create(TITLE, ["Sales", "Marketing"], pair=EMEA).code,
+        "apac": sessions.create(TITLE, ["Sales", "Marketing"], pair="APAC Sales x Marketing").code,
+        "unnamed": sessions.create(TITLE, ["Marketing", "Sales"]).code,
+        "payroll": sessions.create("Payroll", ["HR", "Finance"], pair=EMEA).code,
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "opens"),
+    [
+        (Key(), {"emea", "apac", "unnamed", "payroll"}),  # no binding: every session
+        (Key(pair="emea sales x MARKETING"), {"emea", "payroll"}),
+        (Key(pair=EMEA, side="sales"), {"emea"}),
+        (Key(pair="Sales x Marketing"), {"unnamed"}),  # an unnamed pair is its sides
+        (Key(pair="Marketing x Sales"), {"unnamed"}),
+        (Key(side="HR"), {"payroll"}),
+        (Key(session="apac"), {"apac"}),
+        (Key(session="apac", pair=EMEA), set()),
+    ],
+    ids=["open", "pair", "pair-and-side", "sides", "sides-reversed", "side", "session", "both"],
+)
+def test_a_key_opens_only_the_sessions_it_binds(
+    sessions: Sessions, rooms: dict[str, str], key: Key, opens: set[str]
+) -> None:
+    if key.session is not None:
+        key = Key(key.pair, rooms[key.session], key.side)
+    assert {name for name, code in rooms.items() if key.opens(sessions, code.lower())} == opens
+
+
+def test_wrong_codes_get_one_sentence_and_a_growing_wait_then_the_right_one_opens(
+    sessions: Sessions, rooms: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers = iter([rooms["payroll"], f" {rooms['emea'].lower()} "])
+    asked: list[int] = []
+    waits: list[float] = []
+
+    def ask(attempt: int) -> str:
+        asked.append(attempt)
+        return next(answers)
+
+    key = Key(pair=EMEA, side="Sales")
+    session = open_session(sessions, key, rooms["apac"], ask, waits.append)
+    assert session.code == rooms["emea"]
+    assert asked == [2, 3] and waits == [1, 2]
+    said = capsys.readouterr()
+    assert said.err.splitlines() == [unreachable(rooms["apac"]), unreachable(rooms["payroll"])]
+    assert said.out == ""
+
+
+def test_after_the_last_wrong_code_the_connection_closes_saying_nothing_of_other_sessions(
+    sessions: Sessions, rooms: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers = iter([rooms["apac"], "bash -i"])
+    waits: list[float] = []
+    with pytest.raises(TherapyError) as refused:
+        open_session(
+            sessions,
+            Key(pair=EMEA, side="Sales"),
+            rooms["payroll"],
+            lambda _: next(answers),
+            waits.append,
+        )
+    assert waits == [1, 2, 4] and TRIES == 3
+    assert str(refused.value) == unreachable("BASH -I")
+    said = capsys.readouterr().err
+    assert said.splitlines() == [unreachable(rooms["payroll"]), unreachable(rooms["apac"])]
+    assert "Finance" not in said and "one of" not in said
+
+
+def test_without_a_terminal_a_wrong_code_is_the_only_try(
+    sessions: Sessions, rooms: dict[str, str]
+) -> None:
+    waits: list[float] = []
+    with pytest.raises(TherapyError) as refused:
+        open_session(sessions, Key(pair=EMEA), rooms["apac"], None, waits.append)
+    assert waits == [1] and str(refused.value) == unreachable(rooms["apac"])
+
+
+def test_ssh_refuses_what_it_cannot_bind_in_one_sentence(sessions: Sessions) -> None:
+    from click.testing import CliRunner
+
+    from therapy.cli import cli
+
+    result = CliRunner().invoke(cli, ["ssh", "--pair", " "], env={"SSH_ORIGINAL_COMMAND": "K7QX2M"})
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert result.output.startswith("Error: ") and result.output.count("\n") == 1
+
+
+def test_a_key_bound_to_a_pair_meets_one_sentence_for_every_other_session(world: World) -> None:
+    sessions = world.sessions
+    emea = sessions.create("EMEA handoff", ["Sales", "Marketing"], pair=EMEA).code
+    apac = sessions.create("APAC secrets", ["Sales", "Marketing"], pair="APAC Sales x Marketing")
+    payroll = sessions.create("Payroll", ["HR", "Finance"], pair=EMEA).code
+
+    # another pair's session, a session without the key's side, an unknown code: the same
+    # sentence each time, and the connection closes after the third
+    world.connect("eve", apac.code, key="emea")
+    world.wait_for("eve", "(try 2 of 3)", "the second try", seconds=20)
+    world.tmux.type("eve", payroll)
+    world.tmux.keys("eve", "Enter")
+    world.wait_for("eve", "(try 3 of 3)", "the third try")
+    world.tmux.type("eve", "nope42")
+    world.tmux.keys("eve", "Enter")
+    assert world.tmux.wait_ended("eve", seconds=20) != 0
+    shown = world.tmux.screen("eve", scrolled=True)
+    said = [line.strip() for line in shown.splitlines() if "There is no session" in line]
+    assert said == [unreachable(apac.code), unreachable(payroll), "Error: " + unreachable("NOPE42")]
+    assert "APAC secrets" not in shown and "Finance" not in shown and "one of" not in shown
+
+    # a wrong code first, then the right one: the session opens, with Eve in it as bound
+    world.connect("eve-again", apac.code, key="emea")
+    world.wait_for("eve-again", "(try 2 of 3)", "the second try", seconds=20)
+    world.tmux.type("eve-again", emea)
+    world.tmux.keys("eve-again", "Enter")
+    world.wait_for("eve-again", "EMEA handoff", "the EMEA session")
+    eve = [(p.name, p.side, p.bound) for p in sessions.board(emea).participants]
+    assert eve == [("Eve", "Sales", True)]
+    assert sessions.board(apac.code).participants == []
+    world.tmux.keys("eve-again", "C-q")
+    assert world.tmux.wait_ended("eve-again") == 0

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import click
 
 from therapy.cli import Config, _code, cli, fail, pass_config
-from therapy.model import FACILITATOR, Actor
+from therapy.model import FACILITATOR, Actor, Session, TherapyError, pair_keys
+from therapy.service import Sessions, normalise_code
+from therapy.text import shown
 
 if TYPE_CHECKING:
     from therapy.tui.app import Joining
@@ -37,19 +42,89 @@ def join(config: Config, code: str, name: str | None, side: str | None) -> None:
 @cli.command()
 @click.option("--name", help="The person this key belongs to: bound, they cannot change it.")
 @click.option("--side", help="Their side, if it is fixed too.")
+@click.option("--pair", help="The pair whose sessions this key opens (its name, or its sides).")
+@click.option("--session", "only", help="The one session this key opens (its code).")
 @pass_config
-def ssh(config: Config, name: str | None, side: str | None) -> None:
+def ssh(
+    config: Config, name: str | None, side: str | None, pair: str | None, only: str | None
+) -> None:
     """Entry for an OpenSSH command= or ForceCommand: the session code is what the person
     typed after the host (ssh -t retro@host CODE)."""
     for variable in [v for v in os.environ if v.startswith("TEXTUAL_SCREENSHOT")]:
         del os.environ[variable]  # Textual would write a screenshot file: not from here
+    if pair is not None and not pair.strip():
+        fail("--pair needs the pair's name, like --pair 'EMEA Sales x Marketing'.")
+    key = Key(pair, None if only is None else _code(only), side)
     typed = os.environ.get("SSH_ORIGINAL_COMMAND", "")[:200].split()
     if len(typed) != 1 or not typed[0].isalnum() or len(typed[0]) > 32:
         fail(
             "Say which session to join after the host, like: ssh -t retro@host K7QX2M "
             "(ask the facilitator for the code)."
         )
-    run_participant(config, _code(typed[0]), name, side, restricted=True)
+    ask = ask_on_terminal if has_terminal() else None  # without one: one try, then the end
+    session = open_session(config.sessions, key, typed[0], ask, time.sleep)
+    run_participant(config, session.code, name, side, restricted=True)
+
+
+TRIES = 3  # codes one connection may try
+
+
+@dataclass(frozen=True)
+class Key:
+    """What an SSH key's command binds: the sessions it opens, and the side it joins as."""
+
+    pair: str | None = None
+    session: str | None = None
+    side: str | None = None
+
+    def opens(self, sessions: Sessions, typed: str) -> Session | None:
+        """The session behind a typed code if this key may join it; else None, whatever
+        the reason, so that nothing is learnt of a session the key may not open."""
+        try:
+            code = normalise_code(typed)
+            if self.session not in (None, code):
+                return None
+            session = sessions.session(code)
+            if self.side is not None:
+                sessions.side_name(session, self.side)
+        except TherapyError:
+            return None
+        if self.pair is not None and session.pair not in pair_keys(self.pair):
+            return None
+        return session
+
+
+def open_session(
+    sessions: Sessions,
+    key: Key,
+    typed: str,
+    ask: Callable[[int], str] | None,
+    pause: Callable[[float], None],
+) -> Session:
+    """The session a code opens for this key, asking again (if it can) after a wrong one;
+    each wrong code waits twice as long as the last before it is answered, and after
+    TRIES it ends."""
+    attempt = 1
+    while (session := key.opens(sessions, typed)) is None:
+        pause(2 ** (attempt - 1))  # guessing codes on one connection is slow
+        refusal = (
+            f"There is no session {shown(typed, 32).upper()} that you can join; check the "
+            "code with your facilitator."
+        )
+        if attempt == TRIES or ask is None:
+            fail(refusal)
+        click.echo(refusal, err=True)
+        attempt += 1
+        typed = ask(attempt)
+    return session
+
+
+def ask_on_terminal(attempt: int) -> str:
+    click.echo(f"Session code (try {attempt} of {TRIES}): ", nl=False, err=True)
+    line = sys.stdin.buffer.readline(200)  # bytes: a stray byte is a wrong code, not a crash
+    if not line:
+        raise click.Abort()
+    return line.decode(errors="replace")
 
 
 @cli.command()
@@ -81,10 +156,14 @@ def run_participant(
         run_app(config, code, joining=(session, name, side), restricted=restricted)
 
 
+def has_terminal() -> bool:
+    return sys.stdin.isatty() and (sys.stdout.isatty() or sys.stderr.isatty())
+
+
 def require_terminal() -> None:
     # Without a terminal the app cannot draw, and nothing would end it when the
     # connection goes (ssh without -t): say so instead of hanging on.
-    if not sys.stdin.isatty() or not (sys.stdout.isatty() or sys.stderr.isatty()):
+    if not has_terminal():
         fail(
             "The terminal app needs a terminal: over SSH connect with ssh -t; for the plan "
             "without the app, use therapy export (or therapy demo --print)."
