@@ -11,11 +11,11 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from therapy.model import Participant, Phase
 from therapy.service import Sessions, SessionView
 from therapy.service.permissions import Action, allows
+from therapy.tui.widgets.footer import KeyFooter
 from therapy.tui.widgets.header import PhaseHeader
 from therapy.tui.widgets.presence import PresenceBar
 
@@ -80,7 +80,7 @@ class PhaseScreen(Screen[None]):
             yield PresenceBar()
         with Vertical(id="body"):
             yield from self.compose_body()
-        yield Footer()
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
