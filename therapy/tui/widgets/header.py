@@ -1,6 +1,6 @@
 """The top of every phase screen: the seven phases (current one marked), title, sides,
-how many are here (for participants and the projector), and the countdown when the phase
-has a timebox."""
+how many are here (for participants and the projector), who the participant at this screen
+is, and the countdown when the phase has a timebox."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Static
 
-from therapy.model import PHASES, Session
+from therapy.model import PHASES, Participant, Session
 from therapy.service import Sessions
 from therapy.tui.widgets.cards import inert
 
@@ -38,12 +38,19 @@ def countdown(seconds: int | None) -> Content:
     )
 
 
+def you(me: Participant) -> Content:
+    """'you: Alex (Sales)'; in an anonymous session only the side, as everyone else sees it."""
+    who = f"{me.name} ({me.side})" if me.name else f"{me.side} (anonymous)"
+    return Content.assemble(("you: ", "$text-muted"), inert(who).stylize("bold $accent"))
+
+
 class PhaseHeader(Horizontal):
     """Shows a session; ticks its countdown once a second without touching the store."""
 
     def __init__(self) -> None:
         super().__init__()
         self.session: Session | None = None
+        self.who = Content("")  # the participant at this screen, beside the countdown
         self.shown: Content | None = None
 
     def compose(self) -> ComposeResult:
@@ -54,9 +61,13 @@ class PhaseHeader(Horizontal):
     def on_mount(self) -> None:
         self.set_interval(1, self._tick)
 
-    def show(self, session: Session, here: int | None = None) -> None:
-        """`here`: how many participants are connected, when it is to be shown."""
+    def show(
+        self, session: Session, here: int | None = None, me: Participant | None = None
+    ) -> None:
+        """`here`: how many participants are connected, when it is to be shown; `me`: the
+        participant at this screen."""
         self.session = session
+        self.who = you(me) if me is not None else Content("")
         title = Content.assemble(
             inert(session.title).stylize("bold"),
             ("  ", ""),
@@ -73,7 +84,8 @@ class PhaseHeader(Horizontal):
         if self.session is None:
             return
         sessions: Sessions = self.app.sessions  # type: ignore[attr-defined]
-        shown = countdown(sessions.remaining(self.session))  # the service's clock: no I/O
+        timer = countdown(sessions.remaining(self.session))  # the service's clock: no I/O
+        shown = Content("  ").join(part for part in (self.who, timer) if part)
         if shown != self.shown:  # an idle screen sends nothing to the terminal
             self.shown = shown
             self.query_one("#timer", Static).update(shown)

@@ -108,7 +108,7 @@ class PhaseScreen(Screen[None]):
         if not self.composed:
             return  # a view that came while the screen was being switched in
         here = None if self.facilitating else len(view.present)
-        self.query_one(PhaseHeader).show(view.session, here)
+        self.query_one(PhaseHeader).show(view.session, here, self.me)
         for bar in self.query(PresenceBar):
             bar.show(view)
         self.show_body(view)
