@@ -11,10 +11,12 @@ from textual.widgets import Label, Static
 
 
 def keys_of(screen: Screen) -> list[tuple[str, str]]:
-    """(key, description) of every binding active on a screen, app bindings included."""
+    """(key, description) of every binding active on a screen, app bindings included; those
+    the footer shows first."""
     rows = []
     seen = set()
-    for key, active in screen.active_bindings.items():
+    actives = sorted(screen.active_bindings.items(), key=lambda item: not item[1].binding.show)
+    for key, active in actives:
         binding = active.binding
         if active.node not in (screen, screen.app):
             continue  # a focused widget's own keys (scroll, copy) would drown the phase's
@@ -26,6 +28,7 @@ def keys_of(screen: Screen) -> list[tuple[str, str]]:
 
 
 class HelpScreen(ModalScreen[None]):
+    CSS_PATH = "help.tcss"
     BINDINGS = [Binding("escape,f1,q", "dismiss", "Close help")]
 
     def __init__(self, title: str, text: str, keys: list[tuple[str, str]]) -> None:
@@ -37,7 +40,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help"):
             yield Label(Content(self.title_text).stylize("bold"), classes="dialog-title")
-            with VerticalScroll():
+            with VerticalScroll(id="help-scroll"):
                 if self.text:
                     yield Static(Content(self.text), classes="help-text")
                 width = max((len(key) for key, _ in self.keys), default=4) + 2
