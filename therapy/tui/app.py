@@ -88,6 +88,13 @@ class TherapyApp(App[None]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from palette(self, super().get_system_commands(screen))
 
+    def action_help_quit(self) -> None:
+        """ctrl+c: Textual's hint, in plain words (its own is markup, and ours is plain)."""
+        for key, active in self.active_bindings.items():
+            if active.binding.action in ("quit", "app.quit"):
+                self.notify(f"Press {key} to quit the app", title="Do you want to quit?")
+                return
+
     # -- the open session ---------------------------------------------------------------
 
     def _joined(self, participant: Participant | None) -> None:
