@@ -6,13 +6,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from textual import on
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from therapy.model import FACILITATOR, Actor, Participant, Role, Session
 from therapy.service import Sessions, SessionView
+from therapy.tui import crash
 from therapy.tui.commands import close_dialogs, close_session, palette, show_help
 from therapy.tui.live import Live
 from therapy.tui.screens import screen_for
@@ -24,7 +25,7 @@ Opened = tuple[SessionView, tuple[int, int, int] | None]
 Joining = tuple[Session, str | None, str | None]  # the session, the name and side given
 
 
-class TherapyApp(App[None]):
+class TherapyApp(crash.ReportingApp):
     CSS_PATH = "app.tcss"
     TITLE = "therapy"
     BINDINGS = [Binding("f1", "help", "Help"), Binding("ctrl+q", "quit", "Quit")]
@@ -94,6 +95,13 @@ class TherapyApp(App[None]):
             if active.binding.action in ("quit", "app.quit"):
                 self.notify(f"Press {key} to quit the app", title="Do you want to quit?")
                 return
+
+    def report(self, details: str) -> str:
+        joining = self.joining is not None and self.viewer.is_facilitator  # (not yet joined)
+        who = "someone joining" if joining else self.viewer.role.value
+        about = f"{who} of session {self.code}" if self.code else "the list of sessions"
+        folder = self.sessions.store.root  # the data folder: nowhere else is written
+        return crash.save_report(folder, self.sessions.now(), about, details, self.restricted)
 
     # -- the open session ---------------------------------------------------------------
 
