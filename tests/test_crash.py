@@ -203,6 +203,35 @@ async def test_an_app_that_cannot_go_on_says_so_in_one_sentence(
     )
 
 
+async def test_when_the_input_thread_fails_the_app_ends_in_one_sentence(
+    data_dir: Path, monkeypatch, capsys
+) -> None:
+    """Without its input thread (here: stdin is gone) the app cannot go on; Textual's own
+    handler of that (panic, with a Rich traceback) leads to the sentence and the log too."""
+    fix_world(monkeypatch)
+    sessions, code = demo_sessions(data_dir, Phase.VENT)
+    app = app_for(sessions, code)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTSTP, signal.SIGCONT)}
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        driver = LenientDriver(app)
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        driver.fileno = -1  # no file at all: the thread fails at once
+        thread = threading.Thread(target=driver._run_input_thread, daemon=True)
+        thread.start()
+        thread.join(10)
+        await wait(pilot, lambda: app._exit, "the app ending")
+    assert app.return_code == 1
+    (log,) = logs(data_dir)
+    assert "Traceback" in log.read_text() and "run_input_thread" in log.read_text()
+    said = "".join(capsys.readouterr().err.splitlines()).strip()
+    assert said == (
+        f"therapy stopped after an unexpected error; the details are in {log}. "
+        "Start it again to go on."
+    )
+
+
 async def test_a_locked_down_account_is_not_told_the_servers_paths(
     data_dir: Path, monkeypatch
 ) -> None:
