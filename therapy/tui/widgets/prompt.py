@@ -1,4 +1,4 @@
-"""Small modal forms: a line of text (with suggestions to pick from), and a yes/no question."""
+"""A small modal form: a line of text, with suggestions to start from."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from collections.abc import Sequence
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, OptionList
+from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from therapy.tui.widgets.cards import inert
+from therapy.tui.widgets.confirm import Confirm
+
+__all__ = ["Confirm", "TextInput", "TextPrompt"]  # Confirm: where the home screen finds it
 
 
 class TextInput(Input):
@@ -22,10 +25,29 @@ class TextInput(Input):
         self.cursor_blink = getattr(self.app, "cursor_blink", True)
 
 
-class TextPrompt(ModalScreen[str | None]):
-    """Asks for one line of text; enter gives it, escape gives None."""
+class Suggestions(OptionList):
+    """What to start from, under the field: up from the first one goes back to the field."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    def action_cursor_up(self) -> None:
+        if self.highlighted in (None, 0):
+            self.screen.query_one("#answer", Input).focus()
+        else:
+            super().action_cursor_up()
+
+
+class TextPrompt(ModalScreen[str | None]):
+    """Asks for one line of text; enter gives it (never a blank one), escape gives None,
+    asking first when something was typed.
+
+    A picked suggestion goes into the field to be edited, the cursor after it. With
+    `replace`, the first key typed replaces the given value (a default, like a timer's 10);
+    without it, the value is edited (a card's text)."""
+
+    CSS_PATH = "prompt.tcss"
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("down", "suggestions", "Suggestions", show=False),
+    ]
 
     def __init__(
         self,
@@ -34,6 +56,7 @@ class TextPrompt(ModalScreen[str | None]):
         placeholder: str = "",
         suggestions: Sequence[str] = (),
         hint: str = "",
+        replace: bool = True,
     ) -> None:
         super().__init__()
         self.title_text = title
@@ -41,14 +64,18 @@ class TextPrompt(ModalScreen[str | None]):
         self.placeholder = placeholder
         self.suggestions = suggestions
         self.hint = hint
+        self.replace = replace
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(inert(self.title_text), classes="dialog-title")
-            yield TextInput(self.value, placeholder=self.placeholder, id="answer")
+            yield TextInput(
+                self.value, placeholder=self.placeholder, id="answer", select_on_focus=self.replace
+            )
+            yield Label(id="form-error")
             if self.suggestions:
-                yield Label("or pick one to start from (↓ then enter):", classes="hint")
-                yield OptionList(
+                yield Label("or pick one to start from and edit (↓ then enter):", classes="hint")
+                yield Suggestions(
                     *[Option(inert(text)) for text in self.suggestions],
                     markup=False,
                     id="suggestions",
@@ -56,45 +83,45 @@ class TextPrompt(ModalScreen[str | None]):
             if self.hint:
                 yield Label(inert(self.hint), classes="hint")
 
+    @property
+    def answer(self) -> Input:
+        return self.query_one("#answer", Input)
+
+    @on(Input.Blurred, "#answer")
+    def _left_field(self) -> None:
+        self.answer.select_on_focus = False  # coming back, the cursor goes on where it was
+
     @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
+        if event.value.strip():
+            self.dismiss(event.value)
+            return
+        pick = ", or pick one below (↓ then enter)" if self.suggestions else ""
+        error = self.query_one("#form-error", Label)
+        error.update(f"Nothing is typed yet: type it{pick}.")
+        error.display = True
 
-    @on(OptionList.OptionSelected)
+    @on(OptionList.OptionSelected, "#suggestions")
     def _use_suggestion(self, event: OptionList.OptionSelected) -> None:
-        answer = self.query_one("#answer", Input)
+        answer = self.answer
+        answer.select_on_focus = False
         answer.value = self.suggestions[event.option_index]
+        answer.cursor_position = len(answer.value)
         answer.focus()
 
+    def action_suggestions(self) -> None:
+        if self.suggestions and self.focused is self.answer:
+            suggestions = self.query_one(Suggestions)
+            suggestions.highlighted = 0
+            suggestions.focus()
+
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if self.answer.value == self.value:
+            self.dismiss(None)
+            return
 
+        def leave(yes: bool | None) -> None:
+            if yes:
+                self.dismiss(None)
 
-class Confirm(ModalScreen[bool]):
-    """A yes/no question; y or enter on Yes confirms, n or escape declines."""
-
-    BINDINGS = [
-        Binding("y", "answer(True)", "Yes"),
-        Binding("n,escape", "answer(False)", "No"),
-    ]
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(inert(self.question), classes="dialog-title")
-            with Horizontal(classes="buttons"):
-                yield Button("Yes", variant="error", id="yes")
-                yield Button("No", variant="primary", id="no")
-
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
-
-    def action_answer(self, answer: bool) -> None:
-        self.dismiss(answer)
+        self.app.push_screen(Confirm("Leave without saving what you typed?"), leave)
