@@ -23,11 +23,18 @@ def discussed_item(board: Board) -> Item | None:
     return picked or next(iter(board.top_items(1)), None)
 
 
-def action_card(action: ActionItem, prompts: Prompts) -> Content:
+def overdue_mark(action: ActionItem, today: str) -> Content:
+    """'overdue', in the warning colour, for an open item past its due date; else nothing."""
+    return Content.styled("overdue", "bold $warning") if action.overdue(today) else Content()
+
+
+def action_card(action: ActionItem, prompts: Prompts, today: str = "") -> Content:
+    """An agreed action item; marked overdue when `today` (the view's) is past its date."""
     return card(
         action.what,
         f"owner {action.owner}",
         f"due {action.due}",
+        overdue_mark(action, today),
         f"metric {action.metric}" if action.metric else "",
         prompts.cause_name(action.cause),
         action.status.value,

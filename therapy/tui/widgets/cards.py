@@ -20,12 +20,13 @@ def inert(text: str | None) -> Content:
     return Content(clean_text(text or ""))
 
 
-def card(text: str, *meta: str, style: str = "$text-muted") -> Content:
-    """A card: the text, then one dimmed line of what is known about it."""
-    details = " · ".join(clean_text(part) for part in meta if part)
+def card(text: str, *meta: str | Content, style: str = "$text-muted") -> Content:
+    """A card: the text, then one dimmed line of what is known about it (a part given as
+    Content keeps its own style: a warning stands out)."""
+    details = [part if isinstance(part, Content) else inert(part) for part in meta if part]
     if not details:
         return inert(text)
-    return Content.assemble(inert(text), "\n", (details, style))
+    return Content.assemble(inert(text), "\n", Content(" · ").join(details).stylize_before(style))
 
 
 def item_ids(item: Item) -> str:
