@@ -1,8 +1,9 @@
-"""Check-in: an icebreaker, who is here, and last time's open action items: done, carried
-over, dropped."""
+"""Check-in: an icebreaker, who is here, last time's open action items (done, carried over,
+dropped), and the complaints logged so far, a column per side."""
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -12,13 +13,14 @@ from textual.widgets import Static
 from therapy.model import ActionStatus, Participant, Phase
 from therapy.service import SessionView
 from therapy.service.permissions import Action
-from therapy.text import plural
+from therapy.tui.widgets.actions import overdue_mark
 from therapy.tui.widgets.cards import CardList, card, inert
-from therapy.tui.widgets.phase_screen import PhaseScreen
+from therapy.tui.widgets.complaints import ComplaintsScreen
 from therapy.tui.widgets.presence import person_name
 
 OUTCOMES = {"done": "done", "carried": "carried over", "dropped": "dropped"}
 MUTED = "$text-muted"
+SHORT = 30  # terminal lines below which the check-in drops its padding
 
 
 def person_card(person: Participant, present: bool, me: bool) -> Content:
@@ -30,15 +32,18 @@ def person_card(person: Participant, present: bool, me: bool) -> Content:
     return Content.assemble(name, (" · ", MUTED), inert(person.side).stylize(MUTED), "\n", state)
 
 
-class CheckInScreen(PhaseScreen):
+class CheckInScreen(ComplaintsScreen):
     phase = Phase.CHECK_IN
     CSS_PATH = "checkin.tcss"
     HELP = (
         "Warm up with the icebreaker, and see who is here. The facilitator then goes through "
         "the open action items this pair agreed in earlier sessions: each is marked done, "
         "carried over (it comes into this session as a new action item) or dropped, and i "
-        "shows another icebreaker. Complaints can already be logged from the shell (therapy "
-        "add, therapy import) before the meeting."
+        "shows another icebreaker; an open item past its due date is marked overdue. "
+        "Complaints can already be logged, as at vent: a adds one (a participant's for their "
+        "own side, the facilitator's for the column picked with left and right), e or enter "
+        "edits and d deletes one's own; or from the shell (therapy add, therapy import) "
+        "before the meeting."
     )
     BINDINGS = [
         Binding("i", "icebreaker", "Another icebreaker"),
@@ -46,10 +51,13 @@ class CheckInScreen(PhaseScreen):
         Binding("c", "review('carried')", "Carried over"),
         Binding("x", "review('dropped')", "Dropped"),
     ]
-    CHANGES = PhaseScreen.CHANGES | {"icebreaker": Action.ICEBREAKER, "review": Action.REVIEW}
+    CHANGES = ComplaintsScreen.CHANGES | {
+        "icebreaker": Action.ICEBREAKER,
+        "review": Action.REVIEW,
+    }
 
     def compose_body(self) -> ComposeResult:
-        yield Static("Icebreaker", classes="section-title")
+        yield Static("Icebreaker", classes="section-title", id="icebreaker-title")
         yield Static(id="icebreaker")
         with Horizontal(id="check-in-columns"):
             with Vertical(id="people-column"):
@@ -58,7 +66,11 @@ class CheckInScreen(PhaseScreen):
             with Vertical(id="earlier-column"):
                 yield Static(id="earlier-title", classes="section-title")
                 yield CardList(id="earlier", empty="no earlier action items for this pair")
+        yield from self.compose_sides()
         yield Static(id="waiting", classes="muted")
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.height < SHORT, "-short")
 
     def on_mount(self) -> None:
         if self.facilitating:
@@ -72,12 +84,12 @@ class CheckInScreen(PhaseScreen):
         )
         self._show_people(view)
         self._show_earlier(view)
-        logged = plural(len(view.board.complaints) + sum(view.board.hidden.values()), "complaint")
-        if self.facilitating:
+        self.show_complaints(view)
+        if self.check_action("move", ()):
             next_step = "ctrl+n (or ctrl+→) moves on to vent"
         else:
             next_step = "the facilitator moves the session on to vent"
-        self.query_one("#waiting", Static).update(f"{logged} logged so far · {next_step}")
+        self.query_one("#waiting", Static).update(f"Complaints can be logged now · {next_step}")
 
     def _show_people(self, view: SessionView) -> None:
         people = view.board.participants
@@ -91,8 +103,14 @@ class CheckInScreen(PhaseScreen):
     def _show_earlier(self, view: SessionView) -> None:
         open_count = sum(1 for e in view.earlier if e.item.status is ActionStatus.OPEN)
         self.query_one("#earlier-title", Static).update(
-            f"Earlier action items of this pair ({open_count} open)"
+            Content.assemble(
+                "Earlier action items of ",
+                inert(view.session.pair_label),
+                f" ({open_count} open)",
+            )
         )
+        # an item carried over goes on here as this session's copy: late, it says so
+        copies = {a.carried_from: a for a in view.board.action_items if a.carried_from}
         cards = []
         if view.skipped:
             skipped = ", ".join(view.skipped)
@@ -109,7 +127,7 @@ class CheckInScreen(PhaseScreen):
         for earlier in view.earlier:
             item = earlier.item
             status = OUTCOMES.get(item.status.value, item.status.value)
-            if item.status is ActionStatus.OPEN and self.facilitating:
+            if item.status is ActionStatus.OPEN and self.check_action("review", ()):
                 status = "open: D done · c carried over · x dropped"
             cards.append(
                 (
@@ -117,6 +135,7 @@ class CheckInScreen(PhaseScreen):
                     card(
                         item.what,
                         f"{item.owner}, due {item.due}",
+                        overdue_mark(copies.get(earlier.ref, item), view.today),
                         f"from {earlier.session_title} ({earlier.ref})",
                         status,
                     ),
