@@ -20,6 +20,7 @@ from therapy.service.permissions import Action
 from therapy.text import plural
 from therapy.tui.widgets.actions import action_card, discussed_item, remedy_text
 from therapy.tui.widgets.cards import CardList, card, inert, item_texts
+from therapy.tui.widgets.confirm import Confirm
 from therapy.tui.widgets.phase_screen import PhaseScreen
 from therapy.tui.widgets.prompt import TextInput
 
@@ -35,6 +36,12 @@ MUTED = "$text-muted"
 def default_due(today: str) -> str:
     """Two weeks from the service's today (its clock, which tests fix)."""
     return (date.fromisoformat(today) + timedelta(days=DUE_IN_DAYS)).isoformat()
+
+
+def top_title(top: int, voted: int) -> str:
+    """'Top 3 voted items', 'Top voted item'; and how many got votes, when fewer did."""
+    title = "Top voted item" if top == 1 else f"Top {top} voted items"
+    return title if voted >= top else f"{title} · {plural(voted, 'item')} with votes"
 
 
 def item_card(
@@ -70,13 +77,16 @@ class RemedyScreen(PhaseScreen):
         "screen follows) and agrees an action item for it in the form: what will be done, one "
         "owner, a due date (YYYY-MM-DD) and a metric that will show it worked; the item's "
         "complaints are linked to it. n (or enter on an item) jumps to the form, tab moves "
-        "between fields, enter or ctrl+s adds the action item. On the list of agreed actions, "
-        "x drops an action item (or reopens a dropped one)."
+        "between fields, enter or ctrl+s adds the action item and escape leaves the form. a "
+        "goes to the list of agreed actions, where x drops an action item (or reopens a "
+        "dropped one); an open one past its due date is marked overdue."
     )
     BINDINGS = [
         Binding("n", "form", "New action"),
         Binding("ctrl+s", "add", "Add action"),
+        Binding("a", "actions", "Agreed actions"),
         Binding("x", "drop", "Drop/reopen"),
+        Binding("escape", "leave_form", "Leave the form", show=False),
     ]
     CHANGES = PhaseScreen.CHANGES | {
         "form": Action.ADD_ACTION,
@@ -95,7 +105,8 @@ class RemedyScreen(PhaseScreen):
             with Vertical(id="agenda", classes="column"):
                 yield Static(id="items-title", classes="column-title")
                 items = CardList(
-                    id="items", empty=self._empty("no votes yet", "go back to vote (ctrl+b)")
+                    id="items",
+                    empty=self._empty("no votes yet", "move", "go back to vote (ctrl+b)"),
                 )
                 items.can_focus = self.facilitating  # for the others it follows the facilitator
                 yield items
@@ -107,12 +118,13 @@ class RemedyScreen(PhaseScreen):
                     yield from self.compose_form()
         yield Static(id="actions-title", classes="column-title")
         yield CardList(
-            id="actions", empty=self._empty("no action items yet", "fill in the form above")
+            id="actions",
+            empty=self._empty("no action items yet", "add", "fill in the form above"),
         )
 
-    def _empty(self, what: str, to_do: str) -> str:
-        """What an empty list says: what to do about it, to the one who can."""
-        return f"{what}: {to_do}" if self.facilitating else what
+    def _empty(self, what: str, key: str, to_do: str) -> str:
+        """What an empty list says: what to do about it, to the one whose `key` does it."""
+        return f"{what}: {to_do}" if self.check_action(key, ()) else what
 
     def compose_form(self) -> ComposeResult:
         causes = [(inert(cause.name), cause.key) for cause in self.view.prompts.causes]
@@ -135,15 +147,15 @@ class RemedyScreen(PhaseScreen):
                 yield Select[str](causes, prompt="no cause", id="cause", compact=True)
             with Horizontal(classes="form-row buttons"):
                 yield Button("Add action", id="add", variant="primary", compact=True)
-                yield Label("enter or ctrl+s", classes="hint")
+                yield Label("enter or ctrl+s · esc leaves", classes="hint")
             yield Label(id="form-error")
 
     def show_body(self, view: SessionView) -> None:
         prompts, actions = view.prompts, view.board.action_items
-        voted = [item for item in view.board.items() if item.votes > 0]
+        voted = view.board.top_items()
         on_table = discussed_item(view.board)
         table_key = on_table.key if on_table else None
-        self.query_one("#items-title", Static).update(f"Top-voted items ({len(voted)})")
+        self.query_one("#items-title", Static).update(top_title(view.session.top, len(voted)))
         items = self.query_one("#items", CardList)
         items.show(
             (item.key, item_card(item, prompts, actions, item.key == table_key)) for item in voted
@@ -156,7 +168,7 @@ class RemedyScreen(PhaseScreen):
             self.highlighted = items.selected_key
         self.query_one("#actions-title", Static).update(f"Agreed actions ({len(actions)})")
         self.query_one("#actions", CardList).show(
-            (str(action.id), action_card(action, prompts)) for action in actions
+            (str(action.id), action_card(action, prompts, view.today)) for action in actions
         )
         self._show_discussion()
 
@@ -242,20 +254,56 @@ class RemedyScreen(PhaseScreen):
             if field.value == sent:
                 field.value = ""
         self.query_one("#form-error", Label).update("")
-        self.action_form()
+        self.query_one("#items", CardList).focus()  # where n starts the next one
 
     def _refused(self, message: str) -> None:
         self.query_one("#form-error", Label).update(inert(message))
 
+    def _typed(self) -> bool:
+        """Whether the form holds anything but its defaults."""
+        due = default_due(self.view.today)
+        defaults = {"what": "", "owner": "", "due": due, "metric": ""}
+        return any(self.query_one(f"#{name}", Input).value != defaults[name] for name in FIELDS)
+
+    def action_leave_form(self) -> None:
+        """Escape: out of the form to the items, without saving (asked first if typed)."""
+        form = self.query("#action-form")
+        if not form or self.focused is None or form.first() not in self.focused.ancestors:
+            return
+        items = self.query_one("#items", CardList)
+
+        def leave(yes: bool | None) -> None:
+            if yes:
+                for name in FIELDS:
+                    self.query_one(f"#{name}", Input).value = ""
+                self.query_one("#due", Input).value = default_due(self.view.today)
+                self.query_one("#form-error", Label).update("")
+                items.focus()
+
+        if self._typed():
+            self.app.push_screen(Confirm("Leave the form without adding what you typed?"), leave)
+        else:
+            items.focus()
+
+    def action_actions(self) -> None:
+        self.query_one("#actions", CardList).focus()
+
     def action_drop(self) -> None:
         actions = self.query_one("#actions", CardList)
         if self.focused is not actions or actions.selected_key is None:
-            self.notify("Highlight an agreed action in the list first (tab to it).")
+            self.notify("Highlight an agreed action in the list first (press a to go there).")
             return
         item_id = int(actions.selected_key)
         action = next((a for a in self.view.board.action_items if a.id == item_id), None)
         if action is None:
             return
-        status = "open" if action.status is ActionStatus.DROPPED else "dropped"
         viewer = self.therapy.viewer
-        self.act(lambda s, code: s.set_action_status(code, item_id, status, actor=viewer))
+        if action.status is ActionStatus.DROPPED:  # reopening loses nothing: not asked
+            self.act(lambda s, code: s.set_action_status(code, item_id, "open", actor=viewer))
+            return
+
+        def drop(yes: bool | None) -> None:
+            if yes:
+                self.act(lambda s, code: s.set_action_status(code, item_id, "dropped", viewer))
+
+        self.app.push_screen(Confirm(f"Drop the action item “{action.what}”?"), drop)
