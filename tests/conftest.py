@@ -31,3 +31,15 @@ def sessions(data_dir: Path) -> Sessions:
 @pytest.fixture
 def code(sessions: Sessions) -> str:
     return sessions.create("Q3 lead handoff", ["Sales", "Marketing"]).code
+
+
+@pytest.fixture(autouse=True)
+def no_crash_report(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """An app that survives an unexpected error only tells it on screen and in a log under
+    the data folder; a test that left such a log failed, whatever else it checked."""
+    yield
+    if request.path.name == "test_crash.py":  # where errors are made on purpose
+        return
+    reports = sorted(tmp_path.rglob("logs/therapy-*.log"))
+    if reports:
+        pytest.fail(f"the app logged an unexpected error: {reports[0].read_text()[-2000:]}")
