@@ -38,8 +38,9 @@ EMEA = "EMEA Sales x Marketing"
 
 
 def entry(data_dir: Path, *options: str) -> str:
-    """The command sshd runs for the key, as the README has it (absolute paths: sshd's
-    PATH does not know this virtual environment)."""
+    """The command sshd runs for the key: what the README's /usr/local/bin/therapy does
+    (the umask, the data folder), then `therapy ssh` by its absolute path (sshd's PATH
+    does not know this virtual environment). tests/test_ssh_setup.py runs the README's own."""
     return (
         f"umask 002; THERAPY_DATA_DIR={shlex.quote(str(data_dir))} "
         f"TEXTUAL_COLOR_SYSTEM=truecolor {shlex.quote(str(therapy_script()))} ssh "
