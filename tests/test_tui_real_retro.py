@@ -14,7 +14,7 @@ from therapy.store import Store
 from therapy.tui.app import TherapyApp
 from therapy.tui.screens.home import HomeScreen, NewSession
 from therapy.tui.screens.join import JoinScreen
-from therapy.tui.widgets.prompt import Confirm
+from therapy.tui.widgets.confirm import Confirm
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)])
@@ -78,3 +78,20 @@ async def test_rejoining_from_the_join_form_under_ones_own_name(data_dir: Path) 
                 break
         assert app.viewer.participant == first.id
         assert len(sessions.board(code).participants) == 1
+
+
+async def test_enter_never_deletes_a_whole_session(data_dir: Path, monkeypatch) -> None:
+    fix_world(monkeypatch)
+    sessions = Sessions(Store(data_dir))
+    code = sessions.create("Q3", ["Sales", "Marketing"]).code
+    app = app_for(sessions)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.pause(0.3)
+        await pilot.press("d")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("enter")  # what cannot come back needs a y
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, HomeScreen)
+        assert [s.code for s in sessions.summaries()] == [code]

@@ -16,7 +16,8 @@ from therapy.model import TherapyError
 from therapy.service import SessionSummary
 from therapy.text import clean_line
 from therapy.tui.widgets.cards import inert
-from therapy.tui.widgets.prompt import Confirm, TextInput
+from therapy.tui.widgets.confirm import Confirm
+from therapy.tui.widgets.prompt import TextInput
 
 if TYPE_CHECKING:
     from therapy.tui.app import TherapyApp
@@ -119,7 +120,10 @@ class HomeScreen(Screen[None]):
                 self.delete(code)
 
         self.app.push_screen(
-            Confirm(f"Delete session {code} and everything in it? This cannot be undone."),
+            Confirm(
+                f"Delete session {code} and everything in it? This cannot be undone.",
+                default=False,
+            ),
             confirmed,
         )
 

@@ -1,4 +1,5 @@
-"""A yes/no question before anything is lost: y or enter says yes, n or escape says no."""
+"""A yes/no question before anything is lost: y says yes, n or escape says no, and enter
+says the default (yes, unless what is lost can never come back)."""
 
 from __future__ import annotations
 
@@ -20,20 +21,25 @@ class Confirm(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, default: bool = True) -> None:
         super().__init__()
         self.question = question
+        self.default = default
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(inert(self.question), classes="dialog-title")  # wraps a long quote
-            yield Label("y or enter: yes · n or escape: no", classes="hint")
+            hint = "y or enter: yes · n or escape: no"
+            if not self.default:
+                hint = "y: yes · n, escape or enter: no"
+            yield Label(hint, classes="hint")
             with Horizontal(classes="buttons"):
                 yield Button("Yes", variant="error", id="yes", compact=True)
                 yield Button("No", variant="primary", id="no", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#yes", Button).focus()  # enter says yes (tab, then enter: no)
+        # enter presses the focused button: the default (tab moves to the other)
+        self.query_one("#yes" if self.default else "#no", Button).focus()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

@@ -15,8 +15,6 @@ from textual.widgets.option_list import Option
 from therapy.tui.widgets.cards import inert
 from therapy.tui.widgets.confirm import Confirm
 
-__all__ = ["Confirm", "TextInput", "TextPrompt"]  # Confirm: where the home screen finds it
-
 
 class TextInput(Input):
     """An Input whose cursor blinks only when the app wants it to (not in snapshots)."""
