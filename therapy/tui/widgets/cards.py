@@ -61,21 +61,35 @@ class CardList(OptionList):
         def control(self) -> CardList:
             return self.cards
 
-    def __init__(self, *, empty: str = "nothing yet", **kwargs: object) -> None:
+    def __init__(
+        self, *, empty: str = "nothing yet", divided: bool = True, **kwargs: object
+    ) -> None:
+        """`divided`: a rule between cards (cards of several lines need one)."""
         super().__init__(markup=False, **kwargs)  # type: ignore[arg-type]
         self.empty = empty
+        self.divided = divided
+        self._shown: tuple[object, ...] | None = None  # what show() was last given
 
     def show(self, cards: Iterable[tuple[str, Content]]) -> None:
-        """Replace the cards, keeping the highlight on the same card where it still is."""
+        """Replace the cards, keeping the highlight on the same card where it still is.
+        The same cards again change nothing: with forty screens on one host, a redraw of
+        every column on every change is what makes the last screen late."""
+        cards = list(cards)
+        shown = (self.empty, *((key, c.plain, tuple(c.spans)) for key, c in cards))
+        if shown == self._shown:
+            return
+        self._shown = shown
         selected, index = self.selected_key, self.highlighted
         with self.app.batch_update():
             self.clear_options()
             entries = [Option(content, id=key) for key, content in cards]
-            if entries:
+            if entries and self.divided:
                 separated: list[Option | None] = []
                 for entry in entries:
                     separated.extend((entry, None))
                 self.add_options(separated[:-1])
+            elif entries:
+                self.add_options(entries)
             else:
                 self.add_option(Option(Content(self.empty).stylize("$text-muted"), disabled=True))
             keys = [entry.id for entry in entries]
@@ -83,6 +97,10 @@ class CardList(OptionList):
                 self.highlighted = keys.index(selected)
             elif entries:  # the card left: stay where it was, on the one that took its place
                 self.highlighted = min(index or 0, len(entries) - 1)
+
+    def select(self, key: str) -> None:
+        """Highlight the card with this key."""
+        self.highlighted = self.get_option_index(key)
 
     @property
     def selected_key(self) -> str | None:

@@ -4,11 +4,9 @@ and what the app suggests before its text."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from textual.content import Content
-from textual.widgets.option_list import Option
 
 from therapy.model import Item, Suggestion
 from therapy.service import SessionView
@@ -99,20 +97,5 @@ class LaneList(CardList):
     """A lane of one-line cards, with no rule between them; the screen shows the highlighted
     one in full."""
 
-    def show(self, cards: Iterable[tuple[str, Content]]) -> None:
-        """Replace the cards, keeping the highlight on the same card where it still is."""
-        selected, index = self.selected_key, self.highlighted
-        with self.app.batch_update():
-            self.clear_options()
-            entries = [Option(content, id=key) for key, content in cards]
-            empty = Option(Content.styled(self.empty, "$text-muted"), disabled=True)
-            self.add_options(entries or [empty])
-            keys = [entry.id for entry in entries]
-            if selected in keys:
-                self.highlighted = keys.index(selected)
-            elif entries:  # the card left: stay where it was, on the one that took its place
-                self.highlighted = min(index or 0, len(entries) - 1)
-
-    def select(self, key: str) -> None:
-        """Highlight the card with this key."""
-        self.highlighted = self.get_option_index(key)
+    def __init__(self, *, empty: str = "nothing yet", **kwargs: object) -> None:
+        super().__init__(empty=empty, divided=False, **kwargs)
