@@ -61,7 +61,9 @@ def going_on(top: int) -> str:
 def show_actions(column: Static, view: SessionView) -> None:
     actions = view.board.action_items
     column.border_title = f"Agreed actions ({len(actions)})"
-    column.update(cards([action_card(a, view.prompts) for a in actions], "no action items yet"))
+    column.update(
+        cards([action_card(a, view.prompts, view.today) for a in actions], "no action items yet")
+    )
 
 
 class WatchPane(Vertical):
