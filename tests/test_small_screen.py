@@ -23,7 +23,7 @@ from therapy.tui.widgets.phase_screen import PhaseScreen
 from therapy.tui.widgets.presence import PresenceBar
 
 SMALL, LARGE = (80, 24), (120, 36)
-ALEX, SAM, DANA, PRIYA = 1, 2, 3, 4  # the demo's participants, in the order they joined
+ALEX, SAM, DANA = 1, 2, 3  # the demo's participants, in the order they joined
 PARTICIPANT_PHASES = [Phase.CHECK_IN, Phase.VENT, Phase.VOTE, Phase.CELEBRATE, Phase.CLOSE]
 
 
