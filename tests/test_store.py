@@ -29,6 +29,7 @@ from therapy.service import Sessions
 from therapy.store import LOCK_TIMEOUT, Store, StoreError
 
 WORKER = Path(__file__).with_name("store_worker.py")
+LOCK_WORKER = Path(__file__).with_name("lock_worker.py")
 CLI = [sys.executable, "-m", "therapy.cli"]
 
 
@@ -342,6 +343,70 @@ def test_stopped_lock_holder_fails_within_ten_seconds_with_default_timeout(
 
     Sessions(Store(root, lock_timeout=2.0)).add_complaint(code, "Sales", "after")
     assert texts(root, code) == ["after"]
+
+
+# -- waiting in turn ---------------------------------------------------------------------
+
+
+def queued(lock: Path) -> int:
+    """How many flock requests wait for this lock file (/proc/locks shows them with ->)."""
+    inode = f":{lock.stat().st_ino} "
+    return sum(
+        1 for line in Path("/proc/locks").read_text().splitlines() if "->" in line and inode in line
+    )
+
+
+def test_a_long_queue_that_moves_is_not_a_stuck_lock(
+    tmp_path: Path, spawn: Callable[..., Child]
+) -> None:
+    """Eight writers each keep the lock 0.25 s a turn: the last in line waits 1.75 s, over the
+    1 s timeout, yet the lock changed hands all along, so no add may fail."""
+    root = tmp_path / "data"
+    code = new_session(root)
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    workers = [
+        spawn(sys.executable, LOCK_WORKER, "turns", root, code, w, 2, 0.25, 1.0, barrier)
+        for w in range(8)
+    ]
+    wait_until(
+        lambda: (
+            len(list(barrier.glob("ready-*"))) == 8
+            or any(w.proc.poll() is not None for w in workers)
+        ),
+        30,
+        "8 workers at the barrier",
+    )
+    (barrier / "go").touch()
+    for worker in workers:
+        assert worker.finish(60) == 0, (worker.lines, worker.stderr)
+        assert len(worker.lines) == 2, worker.lines
+    assert Counter(texts(root, code)) == Counter(f"p{w} n{n}" for w in range(8) for n in range(2))
+
+
+def test_waiters_get_the_lock_in_arrival_order_and_none_waits_for_a_dead_or_stopped_one(
+    tmp_path: Path, spawn: Callable[..., Child]
+) -> None:
+    root = tmp_path / "data"
+    code = new_session(root)
+    lock = root / "sessions" / code / "lock"
+    holder = spawn(sys.executable, WORKER, "hold", root, code)
+    holder.wait_for_line("locked")
+    waiters = []
+    for n in range(5):  # each one queued before the next starts: their arrival order is known
+        waiters.append(spawn(*CLI, "--data-dir", root, "add", code, "--side", "Sales", f"w{n}"))
+        wait_until(lambda: queued(lock) == len(waiters), 30, f"waiter {n} in the queue")
+    waiters[2].kill()
+    waiters[3].proc.send_signal(signal.SIGSTOP)  # Ctrl-Z while waiting: it steps out of line
+    wait_until(lambda: queued(lock) == 3, 10, "the killed and the stopped waiter out of line")
+    holder.kill()  # the kernel lets go of a dead holder's lock
+
+    for n in (0, 1, 4):
+        assert waiters[n].finish(30) == 0, waiters[n].stderr
+    assert texts(root, code) == ["w0", "w1", "w4"]
+    waiters[3].proc.send_signal(signal.SIGCONT)
+    assert waiters[3].finish(30) == 0, waiters[3].stderr
+    assert texts(root, code) == ["w0", "w1", "w4", "w3"]
 
 
 # -- damaged files ----------------------------------------------------------------------
