@@ -2,17 +2,17 @@
 
 Every write is atomic: a temp file in the same folder, fsync, os.replace, fsync of the
 folder, so a reader sees the old file or the new one, never a torn one. Every lock is an
-exclusive flock on a separate lock file, given up with a clear sentence after a timeout.
+exclusive flock on a separate lock file, waited for in arrival order and given up with a
+clear sentence once its holder has made no progress for a while.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
-import random
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,9 @@ from typing import Any
 from therapy.model import TherapyError
 from therapy.text import shown
 
-LOCK_TIMEOUT = 8.0
+LOCK_TIMEOUT = 8.0  # seconds in which no process was granted a lock: its holder is stuck
+PROGRESS_POLL = 0.1  # seconds between a waiter's looks at a lock's grant count
+GRANT_COUNT = 8  # bytes at the start of a lock file
 TMP_SUFFIX = ".tmp"
 Tables = dict[str, dict[str, Any]]
 
@@ -81,7 +83,15 @@ def fsync_folder(folder: Path) -> None:
 
 
 class Lock:
-    """An exclusive flock on a lock file, given up with a clear error after a timeout."""
+    """An exclusive flock on a lock file, given up with a clear error only when stuck.
+
+    A waiter blocks in flock, so the kernel queues it and grants the lock in arrival order
+    (polling for it lets the processes that keep trying win, and starves the others). Stuck
+    means that no process was granted the lock for `timeout` s: a waiter behind a long queue
+    that moves waits its turn. Each grant is counted in the lock file itself, whose content
+    means nothing else: the kernel lets go of a dead process's lock, and nothing is left
+    that says "taken".
+    """
 
     def __init__(self, path: Path, what: str, timeout: float) -> None:
         self.path = path
@@ -91,35 +101,43 @@ class Lock:
 
     def acquire(self, blocking: bool = True) -> bool:
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as error:
             raise StoreError(
                 f"Cannot write in the folder {self.path.parent} ({error.strerror}); nothing "
                 "was changed: check the data folder's permissions (a shared folder wants a "
                 "group and umask 002), or ask its owner."
             ) from None
-        deadline = time.monotonic() + self.timeout
-        delay = 0.001
-        while True:
+        try:
             try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except OSError as error:
-                if error.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-            if not blocking or time.monotonic() >= deadline:
-                os.close(self.fd)
-                self.fd = -1
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
                 if not blocking:
+                    os.close(fd)
                     return False
+                self._wait_in_queue(fd)
+        except BaseException:
+            os.close(fd)  # a waiter's thread still granted the lock lets go when it closes its copy
+            raise
+        self.fd = fd
+        _count_grant(fd)
+        return True
+
+    def _wait_in_queue(self, fd: int) -> None:
+        waiter = _Waiter(fd)
+        grants, since = _grants(fd), time.monotonic()
+        while not waiter.granted.wait(PROGRESS_POLL):
+            now = time.monotonic()
+            if (seen := _grants(fd)) != grants:
+                grants, since = seen, now  # the queue moved: whoever holds it now is new
+            elif now - since >= self.timeout:
                 raise StoreError(
                     f"{self.what} has been locked by another process for over "
                     f"{self.timeout:g} s; if a therapy process is stopped (Ctrl-Z), resume "
                     "or end it, then try again."
                 )
-            # short, jittered waits: a writer that just let go must not win the lock every time
-            time.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, 0.01)
+        if waiter.error is not None:
+            raise waiter.error
 
     def release(self) -> None:
         if self.fd >= 0:
@@ -133,6 +151,47 @@ class Lock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class _Waiter(threading.Thread):
+    """Blocks in flock on a copy of a waiter's descriptor, so that the waiter can give up.
+
+    Both descriptors share one open file, which is what holds a flock: granted, the lock
+    stays with the waiter's descriptor; granted after the waiter gave up and closed its own,
+    it goes when this thread closes the copy. Only this thread closes the copy, so no
+    descriptor number is ever reused under a flock call.
+    """
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(name="therapy lock waiter", daemon=True)
+        self.fd = os.dup(fd)
+        self.granted = threading.Event()
+        self.error: OSError | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except OSError as error:
+            self.error = error
+        finally:
+            os.close(self.fd)
+            self.granted.set()
+
+
+def _grants(fd: int) -> bytes:
+    try:
+        return os.pread(fd, GRANT_COUNT, 0)
+    except OSError:
+        return b""
+
+
+def _count_grant(fd: int) -> None:
+    """Tell the waiters that the lock changed hands: a count, so a holder that takes it again
+    counts too."""
+    count = int.from_bytes(_grants(fd), "little") + 1
+    with contextlib.suppress(OSError):  # a hint only: a full disk must not fail the lock
+        os.pwrite(fd, (count % 2 ** (8 * GRANT_COUNT)).to_bytes(GRANT_COUNT, "little"), 0)
 
 
 class Attendance:
