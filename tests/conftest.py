@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from therapy.service import Sessions
-from therapy.store import Store
+from therapy.store import Attendance, Store
 
 NOW = "2026-11-27T10:00:00+00:00"
 
@@ -16,6 +17,15 @@ def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> str:
     THERAPY_NOW): nothing depends on the day the suite runs."""
     monkeypatch.setenv("THERAPY_NOW", NOW)
     return NOW
+
+
+@pytest.fixture
+def attending() -> Iterator[list[Attendance]]:
+    """Presence held for the duration of a test, as other people's processes would."""
+    held: list[Attendance] = []
+    yield held
+    for attendance in held:
+        attendance.close()
 
 
 @pytest.fixture

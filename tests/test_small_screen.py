@@ -5,7 +5,6 @@ side on every screen."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,15 +29,6 @@ PARTICIPANT_PHASES = [Phase.CHECK_IN, Phase.VENT, Phase.VOTE, Phase.CELEBRATE, P
 @pytest.fixture(autouse=True)
 def fixed(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     fix_world(monkeypatch)
-
-
-@pytest.fixture
-def attending() -> Iterator[list[Attendance]]:
-    """Presence held for the duration of a test, as other people's processes would."""
-    held: list[Attendance] = []
-    yield held
-    for attendance in held:
-        attendance.close()
 
 
 def participant_app(sessions: Sessions, code: str, participant: int = ALEX) -> TherapyApp:

@@ -118,10 +118,15 @@ async def test_hostile_card_is_inert_when_clicked(data_dir: Path, monkeypatch) -
         assert "\x1b" not in shown and "\x07" not in shown
 
 
+DEADLINE = 20.0  # seconds: a change that does not show by then never will
+
+
 @pytest.mark.parametrize("preload", [True, False], ids=["facilitate", "opened-from-home"])
-async def test_a_change_from_another_process_shows_within_half_a_second(
+async def test_a_change_from_another_process_shows_without_a_key_pressed(
     data_dir: Path, preload: bool
 ) -> None:
+    """How soon is bench/live.py's to measure; here the change only has to come, within a
+    deadline that a loaded machine meets too."""
     sessions, code = demo_sessions(data_dir, Phase.VENT)
     app = app_for(sessions, code, preload)
     async with app.run_test(size=SIZE) as pilot:
@@ -133,13 +138,13 @@ async def test_a_change_from_another_process_shows_within_half_a_second(
             marketing.get_option("10").prompt if marketing.option_count > 4 else ""
         ):
             await pilot.pause(0.01)
-            assert time.monotonic() - written < 0.5, "the new card took over 0.5 s to show"
+            assert time.monotonic() - written < DEADLINE, "the new card never showed"
 
         therapy_cli(data_dir, "phase", code, "next")
         moved = time.monotonic()
         while not (isinstance(app.screen, PhaseScreen) and app.screen.phase is Phase.DIAGNOSE):
             await pilot.pause(0.01)
-            assert time.monotonic() - moved < 0.5, "the phase change took over 0.5 s to show"
+            assert time.monotonic() - moved < DEADLINE, "the phase change never showed"
 
 
 async def test_phase_keys_move_the_session(data_dir: Path, monkeypatch) -> None:

@@ -4,7 +4,6 @@ and the facilitator's view of who is here."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,15 +35,6 @@ def viewer_app(sessions: Sessions, code: str, viewer: Actor) -> TherapyApp:
 
 def participant_app(sessions: Sessions, code: str, participant: int = ALEX) -> TherapyApp:
     return viewer_app(sessions, code, Actor(Role.PARTICIPANT, participant))
-
-
-@pytest.fixture
-def attending() -> Iterator[list[Attendance]]:
-    """Presence held for the duration of a test, as other people's processes would."""
-    held: list[Attendance] = []
-    yield held
-    for attendance in held:
-        attendance.close()
 
 
 def here(held: list[Attendance], sessions: Sessions, code: str, *people: int) -> None:
@@ -110,7 +100,7 @@ async def test_check_in_shows_who_is_here_and_offers_no_review(
         assert sessions.session(code).icebreaker == icebreaker
         assert [e.item.status for e in sessions.earlier_items(code)] == earlier
         assert sessions.session(code).phase is Phase.CHECK_IN
-        assert offered(app) & {"Another icebreaker", "Done", "Next phase"} == set()
+        assert offered(app) & {"Icebreaker", "Done", "Next phase"} == set()
 
 
 async def test_vent_adds_for_own_side_and_changes_only_own_cards(data_dir: Path) -> None:

@@ -46,10 +46,10 @@ class CheckInScreen(ComplaintsScreen):
         "before the meeting."
     )
     BINDINGS = [
-        Binding("i", "icebreaker", "Another icebreaker"),
+        Binding("i", "icebreaker", "Icebreaker"),
         Binding("D", "review('done')", "Done"),
-        Binding("c", "review('carried')", "Carried over"),
-        Binding("x", "review('dropped')", "Dropped"),
+        Binding("c", "review('carried')", "Carried"),
+        Binding("x", "review('dropped')", "Drop"),
     ]
     CHANGES = ComplaintsScreen.CHANGES | {
         "icebreaker": Action.ICEBREAKER,

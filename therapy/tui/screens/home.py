@@ -10,13 +10,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Label, Static
+from textual.widgets import Button, Checkbox, DataTable, Header, Label, Static
 
 from therapy.model import TherapyError
 from therapy.service import SessionSummary
 from therapy.text import clean_line
 from therapy.tui.widgets.cards import inert
 from therapy.tui.widgets.confirm import Confirm
+from therapy.tui.widgets.footer import KeyFooter
 from therapy.tui.widgets.prompt import TextInput
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class HomeScreen(Screen[None]):
             )
             yield DataTable(cursor_type="row", zebra_stripes=True, id="sessions")
             yield Static("", id="empty", classes="muted")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*COLUMNS)

@@ -8,12 +8,13 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Label, OptionList
+from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from therapy.model import Participant, Session, TherapyError
 from therapy.service import Sessions
 from therapy.tui.widgets.cards import inert
+from therapy.tui.widgets.footer import KeyFooter
 from therapy.tui.widgets.prompt import TextInput
 
 
@@ -57,7 +58,7 @@ class JoinScreen(Screen[Participant]):
             else:
                 yield Label(Content.assemble("Name: ", inert(self.fixed_name).stylize("bold")))
             yield Label("", id="problem", classes="error")
-        yield Footer()
+        yield KeyFooter()
 
     @on(OptionList.OptionSelected, "#sides")
     def _side_picked(self) -> None:
