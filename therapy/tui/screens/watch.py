@@ -242,7 +242,7 @@ class ClosePane(WatchPane):
         yield Static(id="actions")
 
     def show(self, view: SessionView) -> None:
-        self.query_one(Standing).show(view.relationship)
+        self.query_one(Standing).show(view.relationship, view.session.pair_label)
         show_actions(self.query_one("#actions", Static), view)
 
 
