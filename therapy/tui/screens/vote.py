@@ -105,12 +105,11 @@ class VoteScreen(PhaseScreen):
         me = self.me
         if me is not None:
             mine = max(left.get(me.id, 0), 0)
-            room = Content.assemble(
+            room = Content.assemble(  # the room in short: the line fits 80 columns
                 ("Your votes ", "bold"),
                 ("●" * mine + "○" * (budget - mine), "$accent"),
                 (f" {mine} of {budget} left", "bold"),
-                (" · ", MUTED),
-                room.stylize(MUTED),
+                (f" · {voting} of {len(people)} people still have votes", MUTED),
             )
         self.query_one("#still-voting", Static).update(room)
         self.query_one("#people", CardList).show(
