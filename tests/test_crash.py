@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from ssh_support import therapy_script, tmux_server
 from textual.widgets import Input
-from tui_support import app_for, demo_sessions, fix_world, settle
+from tui_support import app_for, demo_sessions, fix_world, settle, wait
 
 from therapy.model import Phase
 from therapy.service import Sessions
@@ -38,14 +38,6 @@ def notes(app: TherapyApp) -> list[str]:
 
 def logs(data_dir: Path) -> list[Path]:
     return sorted((data_dir / "logs").glob("therapy-*.log"))
-
-
-async def wait(pilot, check, what: str, rounds: int = 500) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(rounds):
-        if check():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError(f"waited in vain: {what}")
 
 
 async def open_form(pilot, text: str) -> Input:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ import pytest
 from textual.app import App
 from textual.content import Content
 from textual.widgets import Input, Label, Static
-from tui_support import app_for, demo_sessions, fix_world, settle
+from tui_support import app_for, demo_sessions, fix_world, settle, wait
 
 from therapy.model import ActionStatus, Actor, Phase, Role
 from therapy.service import Sessions
@@ -328,6 +328,39 @@ async def test_overdue_items_are_marked_at_check_in(data_dir: Path) -> None:
         await settle(pilot)
         marked = ["overdue" in text for text in card_texts(earlier)]
         assert marked == [False, False, True]
+
+
+async def test_review_keys_act_only_on_the_focused_earlier_list_and_drop_asks(
+    data_dir: Path,
+) -> None:
+    sessions, code = demo_sessions(data_dir, Phase.CHECK_IN, finish=False)
+    app = app_for(sessions, code)
+
+    def statuses() -> list[ActionStatus]:
+        return [e.item.status for e in sessions.earlier_items(code)]
+
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        earlier = cards(app, "#earlier")
+        assert earlier.highlighted == 0  # a done item: nothing to review on it
+        assert offered(app) & {"Done", "Carried", "Drop"} == set()
+        await pilot.press("down")
+        await wait(pilot, lambda: "Drop" in offered(app), "the review keys offered")
+        await pilot.press("right")  # to the Sales column: a stray x drops nothing
+        await wait(pilot, lambda: app.screen.focused is cards(app, "#side-0"), "Sales focused")
+        assert offered(app) & {"Done", "Carried", "Drop"} == set()
+        await pilot.press("x", "D", "c")
+        await settle(pilot)
+        assert statuses() == [ActionStatus.DONE, ActionStatus.OPEN, ActionStatus.OPEN]
+        highlight(earlier, earlier.selected_key or "")
+        await pilot.press("x")
+        await wait(pilot, lambda: isinstance(app.screen, Confirm), "drop asks first")
+        await pilot.press("enter")  # dropping can never be undone: enter says no
+        await settle(pilot)
+        assert statuses() == [ActionStatus.DONE, ActionStatus.OPEN, ActionStatus.OPEN]
+        await pilot.press("x", "y")
+        await settle(pilot)
+        assert statuses() == [ActionStatus.DONE, ActionStatus.DROPPED, ActionStatus.OPEN]
 
 
 # -- complaints at check-in -----------------------------------------------------------------

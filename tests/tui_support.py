@@ -60,3 +60,12 @@ async def settle(pilot: Pilot[None], rounds: int = 300) -> None:
             await pilot.pause(0.05)
             return
     raise AssertionError("the app did not settle")
+
+
+async def wait(pilot, check, what: str, rounds: int = 500) -> None:  # type: ignore[no-untyped-def]
+    """Wait until `check()` holds (polled, with a generous deadline); `what` says what failed."""
+    for _ in range(rounds):
+        if check():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"waited in vain: {what}")

@@ -16,6 +16,7 @@ from therapy.service.permissions import Action
 from therapy.tui.widgets.actions import overdue_mark
 from therapy.tui.widgets.cards import CardList, card, inert
 from therapy.tui.widgets.complaints import ComplaintsScreen
+from therapy.tui.widgets.confirm import Confirm
 from therapy.tui.widgets.presence import person_name
 
 OUTCOMES = {"done": "done", "carried": "carried over", "dropped": "dropped"}
@@ -55,6 +56,8 @@ class CheckInScreen(ComplaintsScreen):
         "icebreaker": Action.ICEBREAKER,
         "review": Action.REVIEW,
     }
+
+    reviewing: bool | None = None  # whether the review keys show for the highlighted item
 
     def compose_body(self) -> ComposeResult:
         yield Static("Icebreaker", classes="section-title", id="icebreaker-title")
@@ -127,7 +130,7 @@ class CheckInScreen(ComplaintsScreen):
         for earlier in view.earlier:
             item = earlier.item
             status = OUTCOMES.get(item.status.value, item.status.value)
-            if item.status is ActionStatus.OPEN and self.check_action("review", ()):
+            if item.status is ActionStatus.OPEN and super().check_action("review", ()):
                 status = "open: D done · c carried over · x dropped"
             cards.append(
                 (
@@ -147,12 +150,44 @@ class CheckInScreen(ComplaintsScreen):
         viewer = self.therapy.viewer
         self.act(lambda s, code: s.next_icebreaker(code, viewer))
 
+    def reviewable(self) -> str | None:
+        """The open earlier item highlighted in the focused #earlier list, if any: the review
+        keys act on nothing else (a stray x in a complaints column must not drop an item)."""
+        earlier = self.query("#earlier").first(CardList)
+        ref = earlier.selected_key if self.focused is earlier else None
+        if any(e.ref == ref and e.item.status is ActionStatus.OPEN for e in self.view.earlier):
+            return ref
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = super().check_action(action, parameters)
+        if allowed and action == "review":
+            return self.reviewable() is not None
+        return allowed
+
+    def offer_changes(self) -> None:
+        super().offer_changes()
+        reviewing = self.reviewable() is not None
+        if reviewing != self.reviewing:
+            self.reviewing = reviewing
+            self.refresh_bindings()
+
     def action_review(self, outcome: str) -> None:
-        ref = self.query_one("#earlier", CardList).selected_key
+        ref = self.reviewable()
         if ref is None:
             return
         viewer = self.therapy.viewer
-        self.act(
-            lambda s, code: s.review(code, ref, outcome, viewer),
-            done=f"{ref}: {OUTCOMES[outcome]}",
-        )
+
+        def review(yes: bool | None = True) -> None:
+            if yes:
+                self.act(
+                    lambda s, code: s.review(code, ref, outcome, viewer),
+                    done=f"{ref}: {OUTCOMES[outcome]}",
+                )
+
+        if outcome == "dropped":  # a dropped item can never be reopened: asked, enter says no
+            what = next(e.item.what for e in self.view.earlier if e.ref == ref)
+            question = f"Drop “{what}” ({ref})? It cannot be reopened."
+            self.app.push_screen(Confirm(question, default=False), review)
+        else:
+            review()
