@@ -144,6 +144,9 @@ class Lock:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = -1
+            # The kernel has just woken the next in line: let it run before this process can
+            # come back for the lock and take it first.
+            os.sched_yield()
 
     def __enter__(self) -> Lock:
         self.acquire()
