@@ -4,8 +4,8 @@ In a fresh temporary data folder, one session gets --writers writer processes x 
 complaints each. A writer is a Python process with its own Sessions(Store(DATA)) that says
 it is ready, waits until every writer is, then calls Sessions.add_complaint --adds times in
 a row (sides alternating, text "wW nN", author "writer W"), printing (flushed) each id it got
-back or the error it got. So every add contends with the others for the session's lock
-across processes, not threads. At the same time:
+back with the seconds the add took, or the error it got. So every add contends with the
+others for the session's lock across processes, not threads. At the same time:
   - 2 readers loop on `therapy status`, `therapy export --format json|md|csv` and `therapy
     list [--json]` of the data folder (an error: a non-zero exit, or JSON that does not
     parse);
@@ -16,8 +16,11 @@ Counted at the end, from Sessions.board of the session (goal 0 each): failed add
 first error's text), lost (acknowledged, but not in the session with its text), duplicate
 ids (an id acknowledged to two adds, or stored twice), complaints stored twice, stored but
 never acknowledged, reader errors, phase move errors. Info: adds attempted, cards/s (the
-acknowledged adds over the time from "go" until the last writer ended), reads and phase
-moves done.
+acknowledged adds over the time from "go" until the last writer ended), seconds one add took
+(median, p90, p99, max), adds of others between two adds of one writer (min, median, max:
+ids are given in lock order, so with the lock granted in arrival order all three are near
+--writers - 1; 0 is a writer that took the lock again before the next in line), reads and
+phase moves done.
 
 Child processes run with bytecode cached in a temporary PYTHONPYCACHEPREFIX; every process
 still alive at the end (or on an error or Ctrl-C) is killed and reaped, and the temporary
@@ -46,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # First: importing common puts the checkout on sys.path for the therapy imports below.
-from common import environment, interrupted, run_campaign, table, therapy_command
+from common import environment, interrupted, percentile, run_campaign, table, therapy_command
 
 from therapy.service import Sessions
 from therapy.store import Store
@@ -61,8 +64,13 @@ READS = (
     ("list", "--json"),
 )
 READY_TIMEOUT = 60.0  # for every writer to have imported therapy and said so
-RUN_TIMEOUT = 150.0  # for every writer to end once told to go
+# For every writer to end once told to go: a fair lock has them all end near the end, so the
+# budget grows with the adds (at 10 cards/s, slower than any run seen on 2 busy cores).
+RUN_TIMEOUT = 60.0
+RUN_TIMEOUT_PER_ADD = 0.1
 STEP_TIMEOUT = 30.0  # for one reader or phase command
+TIME_POINTS = (("median", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))
+TURN_POINTS = (("min", 0.0), ("median", 0.5), ("max", 1.0))
 
 
 def writer(code: str, number: int, adds: int) -> None:
@@ -72,6 +80,7 @@ def writer(code: str, number: int, adds: int) -> None:
     if sys.stdin.readline().strip() != "go":
         return
     for n in range(adds):
+        start = time.perf_counter()
         try:
             complaint = sessions.add_complaint(
                 code, SIDES[(number + n) % 2], f"w{number} n{n}", author=f"writer {number}"
@@ -80,7 +89,17 @@ def writer(code: str, number: int, adds: int) -> None:
             message = " ".join(f"{type(error).__name__}: {error}".split())
             print(f"err {n} {message}", flush=True)
         else:
-            print(f"ok {complaint.id} {n}", flush=True)
+            print(f"ok {complaint.id} {n} {time.perf_counter() - start:.4f}", flush=True)
+
+
+def spread(
+    what: str, values: list[float], points: tuple[tuple[str, float], ...], digits: int
+) -> list[tuple[str, object, str]]:
+    """A table's rows for points (name, quantile) of a distribution."""
+    return [
+        (f"{what}, {name}", f"{percentile(values, q):.{digits}f}" if values else "-", "")
+        for name, q in points
+    ]
 
 
 class Stopped(Exception):
@@ -262,7 +281,7 @@ def main() -> int:
             proc.stdin.write("go\n")
             proc.stdin.flush()  # communicate() closes it
         outputs = []
-        deadline = time.monotonic() + RUN_TIMEOUT
+        deadline = time.monotonic() + RUN_TIMEOUT + RUN_TIMEOUT_PER_ADD * args.writers * args.adds
         for proc in procs:
             outputs.append(children.finish(proc, max(1.0, deadline - time.monotonic())))
         elapsed = time.perf_counter() - t0
@@ -271,12 +290,19 @@ def main() -> int:
             thread.join(STEP_TIMEOUT + 5)
 
         acked: list[tuple[int, str]] = []  # id, text
+        took: list[float] = []  # seconds per acknowledged add
+        overtaken: list[float] = []  # others' adds between two of one writer's (ids are in order)
         failed: list[str] = []
         writer_crashes: list[str] = []
         for w, (proc, (out, err)) in enumerate(zip(procs, outputs, strict=True)):
+            last = None
             for line in out.split("\n"):  # "ready" was read already
-                if match := re.fullmatch(r"ok (\d+) (\d+)", line):
+                if match := re.fullmatch(r"ok (\d+) (\d+) ([\d.]+)", line):
                     acked.append((int(match[1]), f"w{w} n{match[2]}"))
+                    took.append(float(match[3]))
+                    if last is not None:
+                        overtaken.append(int(match[1]) - last - 1)
+                    last = int(match[1])
                 elif line.startswith("err "):
                     failed.append(f"writer {w}: {line[4:]}")
             if proc.returncode != 0:
@@ -298,6 +324,8 @@ def main() -> int:
             ("complaints stored", len(stored), str(attempted)),
             ("seconds, go to last writer done", f"{elapsed:.1f}", ""),
             ("cards/s", f"{len(acked) / elapsed:.1f}" if elapsed else "-", ""),
+            *spread("seconds per add", took, TIME_POINTS, 2),
+            *spread("others' adds between two of a writer", overtaken, TURN_POINTS, 0),
             ("reads done", reads.done, ""),
             ("phase moves done", moves.done, ""),
         ]
