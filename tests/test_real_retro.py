@@ -125,18 +125,21 @@ def test_a_typed_name_rejoins_when_its_person_is_away(sessions: Sessions, code: 
     max_ = sessions.join(code, "Sales", "Max")
     assert sessions.join(code, "sales", "MAX").id == max_.id  # away: the same person back
     here = sessions.attend(code, max_.id)
-    with pytest.raises(TherapyError, match="Someone called Max is in this session already"):
+    with pytest.raises(TherapyError, match="Someone called Max is connected to this session"):
         sessions.join(code, "Sales", "Max")
     here.close()
     assert sessions.join(code, "Sales", "Max").id == max_.id
-    bound = sessions.join(code, "Marketing", "Dana", bound=True)
-    with pytest.raises(TherapyError, match="Someone called Dana is in this session already"):
+    keyed = sessions.join(code, "Marketing", "Dana", bound=True, keyed=True)
+    with pytest.raises(TherapyError, match="The name Dana belongs to someone's SSH key"):
         sessions.join(code, "Marketing", "Dana")  # a name bound to a key keeps priority
-    assert sessions.join(code, "Marketing", "Dana", bound=True).id == bound.id
-    # a bound name coming after a typed one takes it over, and keeps it
+    assert sessions.join(code, "Marketing", "Dana", bound=True).id == keyed.id
+    # a name given in the shell (therapy vote --name) is no key: typed, it is the same person
+    shell = sessions.join(code, "Sales", "Lee", bound=True)
+    assert sessions.join(code, "Sales", "Lee").id == shell.id
+    # a key's name coming after a typed one takes it over, and keeps it
     typed = sessions.join(code, "Sales", "Sam")
-    assert sessions.join(code, "Sales", "Sam", bound=True).id == typed.id
-    with pytest.raises(TherapyError, match="in this session already"):
+    assert sessions.join(code, "Sales", "Sam", bound=True, keyed=True).id == typed.id
+    with pytest.raises(TherapyError, match="belongs to someone's SSH key"):
         sessions.join(code, "Sales", "Sam")
 
 

@@ -363,7 +363,7 @@ def test_a_key_bound_to_a_pair_meets_one_sentence_for_every_other_session(world:
     world.tmux.type("eve-again", emea)
     world.tmux.keys("eve-again", "Enter")
     world.wait_for("eve-again", "EMEA handoff", "the EMEA session")
-    eve = [(p.name, p.side, p.bound) for p in sessions.board(emea).participants]
+    eve = [(p.name, p.side, p.keyed) for p in sessions.board(emea).participants]
     assert eve == [("Eve", "Sales", True)]
     assert sessions.board(apac.code).participants == []
     world.tmux.keys("eve-again", "C-q")

@@ -159,7 +159,7 @@ class Participant:
     seen: str = ""
     seat: str | None = None  # anonymous sessions: a keyed hash of the bound name, never the name
     spent: int = 0  # anonymous sessions: votes spent (the votes themselves name nobody)
-    bound: bool = False  # the name was fixed by this person's access (an SSH key): theirs
+    keyed: bool = False  # the name is bound to this person's SSH key: it keeps priority
 
 
 @dataclass

@@ -150,7 +150,8 @@ def run_participant(
         side = sessions.side_name(session, side)  # a wrong side is told here, in one sentence
     require_terminal()  # before joining: a refused connection leaves no participant behind
     if side is not None and (name or session.anonymous):
-        participant = sessions.join(code, side, name, bound=name is not None)
+        bound = name is not None  # over ssh, by the key: it keeps the name for its owner
+        participant = sessions.join(code, side, name, bound, keyed=bound and restricted)
         run_app(config, code, Actor(Role.PARTICIPANT, participant.id), restricted=restricted)
     else:
         run_app(config, code, joining=(session, name, side), restricted=restricted)

@@ -17,13 +17,19 @@ from therapy.text import name_key
 
 class PeopleRules(ServiceBase):
     def join(
-        self, code: str, side: str, name: str | None = None, bound: bool = False
+        self,
+        code: str,
+        side: str,
+        name: str | None = None,
+        bound: bool = False,
+        keyed: bool = False,
     ) -> Participant:
         """Join a session. `bound`: the name was fixed by whoever set up this person's
         access (an SSH key's --name, the shell's --name), so joining again under it is
-        the same person coming back, with their cards and votes. A name typed into the join
-        screen is the same person coming back too, unless that person is connected now or
-        their name is bound to someone's access (a bound name keeps priority). In an
+        the same person coming back, with their cards and votes. `keyed`: bound by an SSH
+        key, which keeps the name for its owner. A name typed into the join screen is the
+        same person coming back too, unless that person is connected now or their name is
+        keyed. In an
         anonymous session only a keyed hash of a bound name is kept (a seat), to recognise
         the same person coming back: no card or vote points to a seat, and a typed name is
         never recognised (nothing stored could say whose it was)."""
@@ -44,9 +50,14 @@ class PeopleRules(ServiceBase):
                     same = name is not None and name_key(participant.name or "") == name_key(name)
                 if not same:
                     continue
-                if not bound and (participant.bound or participant.id in here):
+                if not bound and participant.keyed:
                     raise TherapyError(
-                        f"Someone called {name} is in this session already; "
+                        f"The name {name} belongs to someone's SSH key in this session; "
+                        "join under another name."
+                    )
+                if not bound and participant.id in here:
+                    raise TherapyError(
+                        f"Someone called {name} is connected to this session now; "
                         "join under another name."
                     )
                 if participant.side != side:
@@ -54,12 +65,12 @@ class PeopleRules(ServiceBase):
                         f"{name or 'You'} joined this session for {participant.side} already; "
                         f"join as {participant.side}."
                     )
-                if bound and not participant.bound:
-                    participant.bound = True
+                if keyed and not participant.keyed:
+                    participant.keyed = True
                     self._touch(snapshot)
                 return participant
             at = "" if session.anonymous else self.now()  # a join time could match a card's
-            participant = Participant(0, side, name, joined=at, seen=at, seat=seat, bound=bound)
+            participant = Participant(0, side, name, joined=at, seen=at, seat=seat, keyed=keyed)
             snapshot.add("participants", participant)
             self._touch(snapshot)
             return participant

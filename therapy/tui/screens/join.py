@@ -88,7 +88,8 @@ class JoinScreen(Screen[Participant]):
     def join(self, side: str, name: str | None) -> None:
         try:
             bound = self.fixed_name is not None  # given on the command line or by the key
-            participant = self.sessions.join(self.session.code, side, name, bound)
+            keyed = bound and getattr(self.app, "restricted", False)  # by an SSH key
+            participant = self.sessions.join(self.session.code, side, name, bound, keyed)
         except TherapyError as error:
             self.app.call_from_thread(self._problem, str(error))
         else:
