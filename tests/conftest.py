@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,11 +13,15 @@ NOW = "2026-11-27T10:00:00+00:00"
 
 
 @pytest.fixture(autouse=True)
-def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> str:
+def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Every test runs at one moment, and so do the processes it starts (they inherit
     THERAPY_NOW): nothing depends on the day the suite runs."""
     monkeypatch.setenv("THERAPY_NOW", NOW)
-    return NOW
+    monkeypatch.setenv("TZ", "UTC")  # today is a local date: the same on every machine
+    time.tzset()
+    yield NOW
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ and how many items go on to remedy is one setting."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,22 @@ def test_how_many_items_go_on_to_remedy_is_one_setting(sessions: Sessions, run) 
     assert "top 2 voted items" in run("status", code).stdout
     result = run("new", "Q3", "--top", "0", ok=False)
     assert "must be 1 to 20, not 0" in result.output
+
+
+def test_today_is_the_hosts_calendar_day_not_utcs(monkeypatch: pytest.MonkeyPatch, run) -> None:
+    # half past five in the afternoon in California is already tomorrow in UTC
+    monkeypatch.setenv("THERAPY_NOW", "2026-11-27T17:30:00-08:00")
+    monkeypatch.setenv("TZ", "XST8")  # eight hours behind UTC (POSIX form: no zone files)
+    time.tzset()
+    code = run("new", "Q3").stdout.strip()
+    run("phase", code, "remedy")
+    run("action", code, "Meet", "--owner", "Dana", "--due", "2026-11-27")
+    result = run("action", code, "Meet", "--owner", "Dana", "--due", "2026-11-26", ok=False)
+    assert "give today (2026-11-27) or a later date" in result.output
+
+
+def test_due_today_is_not_overdue_until_tomorrow(sessions: Sessions, code: str) -> None:
+    sessions.set_phase(code, "remedy")
+    item = sessions.add_action(code, "Meet", "Dana", "2026-11-27")
+    assert not item.overdue(sessions.today())
+    assert item.overdue("2026-11-28")

@@ -48,7 +48,9 @@ class ServiceBase:
         return stamp(self.clock)
 
     def today(self) -> str:
-        return self.now()[:10]
+        """The calendar day where the host is (its time zone, TZ): what a person in the
+        room calls today, for due dates and overdue marks. Stamps stay in UTC."""
+        return self.clock.now().astimezone().date().isoformat()
 
     def moment(self) -> datetime:
         return parse_instant(self.now())
