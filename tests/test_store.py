@@ -1,8 +1,8 @@
-"""The store under real processes: concurrent writers, kill -9, a stuck lock, damaged files,
-ids, permissions and a data folder with a long history.
+"""The store under real processes: concurrent writers, kill -9, a stuck lock, waiting in
+turn, damaged files, ids, permissions and a data folder with a long history.
 
-Child processes run tests/store_worker.py or the installed CLI; every one is bounded in time
-and killed at the end of its test, whatever happens.
+Child processes run tests/store_worker.py, tests/lock_worker.py or the installed CLI; every
+one is bounded in time and killed at the end of its test, whatever happens.
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ class Lock:
                     return False
                 self._wait_in_queue(fd)
         except BaseException:
-            os.close(fd)  # a waiter's thread still granted the lock lets go when it closes its copy
+            os.close(fd)  # a lock granted to the waiter's thread after all goes with its copy
             raise
         self.fd = fd
         _count_grant(fd)
