@@ -484,6 +484,47 @@ async def test_remedy_hints_to_a_participant_name_no_facilitator_key(data_dir: P
         assert "ctrl+b" not in shown and "form" not in shown
 
 
+async def refused_form_keeps(pilot, keys: tuple[str, ...], text: str, why: str) -> Input:  # type: ignore[no-untyped-def]
+    """Opens a form with `keys`, submits `text`: the form stays, with the text and `why`."""
+    app = pilot.app
+    await pilot.press(*keys)
+    await wait(pilot, lambda: isinstance(app.screen, TextPrompt), "the form open")
+    answer = app.screen.query_one("#answer", Input)
+    answer.value = text
+    await pilot.press("enter")
+    error = app.screen.query_one("#form-error", Label)
+    await wait(pilot, lambda: why in text_of(error), f"the form says {why!r}")
+    await settle(pilot)
+    assert isinstance(app.screen, TextPrompt) and answer.value == text
+    return answer
+
+
+async def test_a_refused_complaint_keeps_its_form_and_text(data_dir: Path) -> None:
+    sessions, code = demo_sessions(data_dir, Phase.VENT)
+    before = len(sessions.board(code).complaints)
+    app = participant_app(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        answer = await refused_form_keeps(pilot, ("a",), "x" * 1001, "1,000")
+        answer.value = "x" * 1000
+        await pilot.press("enter")
+        await wait(pilot, lambda: isinstance(app.screen, PhaseScreen), "the form closed")
+        await settle(pilot)
+        assert len(sessions.board(code).complaints) == before + 1
+
+
+async def test_a_refused_win_edit_keeps_its_form_and_text(data_dir: Path) -> None:
+    sessions, code = demo_sessions(data_dir, Phase.CELEBRATE, finish=False)
+    mine = sessions.add_win(code, "Sales", "The Acme deal", actor=Actor(Role.PARTICIPANT, ALEX))
+    app = participant_app(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        highlight(cards(app, "#wins-0"), str(mine.id))
+        await refused_form_keeps(pilot, ("e",), "y" * 1001, "1,000")
+        await refused_form_keeps(pilot, ("escape", "y", "w"), "z" * 1001, "1,000")
+    assert [w.text for w in sessions.board(code).wins if w.id == mine.id] == ["The Acme deal"]
+
+
 # -- wins -----------------------------------------------------------------------------------
 
 

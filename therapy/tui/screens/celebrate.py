@@ -79,9 +79,11 @@ class CelebrateScreen(SidesScreen):
         side = me.side if me is not None else self.focused_side  # the service insists too
         viewer = self.therapy.viewer
 
-        def add(text: str | None) -> None:
+        def add(text: str) -> str | None:
+            return self.attempt(lambda s, code: s.add_win(code, side, text, kind, actor=viewer))
+
+        def added(text: str | None) -> None:
             if text is not None:
-                self.act(lambda s, code: s.add_win(code, side, text, kind, actor=viewer))
                 self.focus_own_side()
 
         title = f"A win from {side}" if kind == "win" else f"An appreciation from {side}"
@@ -90,8 +92,9 @@ class CelebrateScreen(SidesScreen):
                 title,
                 placeholder="We rang the bell when…" if kind == "win" else "Thank you for…",
                 hint=f"{LENGTH} · enter to add · escape to cancel",
+                submit=add,
             ),
-            add,
+            added,
         )
 
     def action_edit(self) -> None:
@@ -100,13 +103,12 @@ class CelebrateScreen(SidesScreen):
             return
         viewer = self.therapy.viewer
 
-        def edit(text: str | None) -> None:
-            if text is not None:
-                self.act(lambda s, code: s.edit_win(code, win.id, text, viewer))
+        def edit(text: str) -> str | None:
+            return self.attempt(lambda s, code: s.edit_win(code, win.id, text, viewer))
 
         title = f"Edit this {win.kind} from {win.side}"
         hint = f"{LENGTH} · enter to save · escape to cancel"
-        self.app.push_screen(TextPrompt(title, win.text, hint=hint, replace=False), edit)
+        self.app.push_screen(TextPrompt(title, win.text, hint=hint, replace=False, submit=edit))
 
     def action_delete(self) -> None:
         win = self._changeable()

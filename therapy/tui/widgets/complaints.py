@@ -67,9 +67,11 @@ class ComplaintsScreen(SidesScreen):
         side = me.side if me is not None else self.focused_side  # the service insists too
         viewer = self.therapy.viewer
 
-        def add(text: str | None) -> None:
+        def add(text: str) -> str | None:
+            return self.attempt(lambda s, code: s.add_complaint(code, side, text, viewer))
+
+        def added(text: str | None) -> None:
             if text is not None:
-                self.act(lambda s, code: s.add_complaint(code, side, text, viewer))
                 self.focus_own_side()
 
         self.app.push_screen(
@@ -78,8 +80,9 @@ class ComplaintsScreen(SidesScreen):
                 placeholder="They never…",
                 suggestions=self.view.prompts.starters_for(side),
                 hint=f"{LENGTH} · enter to add · escape to cancel",
+                submit=add,
             ),
-            add,
+            added,
         )
 
     def action_edit(self) -> None:
@@ -88,9 +91,8 @@ class ComplaintsScreen(SidesScreen):
             return
         viewer = self.therapy.viewer
 
-        def edit(text: str | None) -> None:
-            if text is not None:
-                self.act(lambda s, code: s.edit_complaint(code, complaint.id, text, viewer))
+        def edit(text: str) -> str | None:
+            return self.attempt(lambda s, code: s.edit_complaint(code, complaint.id, text, viewer))
 
         self.app.push_screen(
             TextPrompt(
@@ -98,8 +100,8 @@ class ComplaintsScreen(SidesScreen):
                 complaint.text,
                 hint=f"{LENGTH} · enter to save · escape to cancel",
                 replace=False,
-            ),
-            edit,
+                submit=edit,
+            )
         )
 
     def action_delete(self) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
 
 from therapy.tui.widgets.cards import inert
 from therapy.tui.widgets.confirm import Confirm
@@ -39,7 +40,10 @@ class TextPrompt(ModalScreen[str | None]):
 
     A picked suggestion goes into the field to be edited, the cursor after it. With
     `replace`, the first key typed replaces the given value (a default, like a timer's 10);
-    without it, the value is edited (a card's text)."""
+    without it, the value is edited (a card's text).
+
+    With `submit` (run in a worker thread: None when done, else why it was refused), the
+    form stays open until the change is made: a refusal is shown here, the text kept."""
 
     CSS_PATH = "prompt.tcss"
     BINDINGS = [
@@ -55,6 +59,7 @@ class TextPrompt(ModalScreen[str | None]):
         suggestions: Sequence[str] = (),
         hint: str = "",
         replace: bool = True,
+        submit: Callable[[str], str | None] | None = None,
     ) -> None:
         super().__init__()
         self.title_text = title
@@ -63,6 +68,8 @@ class TextPrompt(ModalScreen[str | None]):
         self.suggestions = suggestions
         self.hint = hint
         self.replace = replace
+        self.submit = submit
+        self.sending = False  # a second enter while the first is being saved adds nothing
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -91,12 +98,32 @@ class TextPrompt(ModalScreen[str | None]):
 
     @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:
-        if event.value.strip():
+        if not event.value.strip():
+            pick = ", or pick one below (↓ then enter)" if self.suggestions else ""
+            self._refused(f"Nothing is typed yet: type it{pick}.")
+        elif self.submit is None:
             self.dismiss(event.value)
-            return
-        pick = ", or pick one below (↓ then enter)" if self.suggestions else ""
+        elif not self.sending:
+            self.sending = True
+            self._send(event.value)
+
+    @work(thread=True)
+    def _send(self, text: str) -> None:
+        assert self.submit is not None
+        refused = self.submit(text)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._sent, text, refused)
+
+    def _sent(self, text: str, refused: str | None) -> None:
+        self.sending = False
+        if refused is None:
+            self.dismiss(text)
+        else:
+            self._refused(refused)
+
+    def _refused(self, why: str) -> None:
         error = self.query_one("#form-error", Label)
-        error.update(f"Nothing is typed yet: type it{pick}.")
+        error.update(inert(why))
         error.display = True
 
     @on(OptionList.OptionSelected, "#suggestions")

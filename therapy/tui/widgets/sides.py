@@ -4,7 +4,8 @@ that are the viewer's to change, nowhere else."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 from textual import on
@@ -13,8 +14,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import OptionList, Static
+from textual.worker import get_current_worker
 
-from therapy.model import Complaint, Win
+from therapy.model import Complaint, TherapyError, Win
+from therapy.service import Sessions
 from therapy.tui.widgets.cards import CardList, inert
 from therapy.tui.widgets.phase_screen import PhaseScreen
 
@@ -89,6 +92,30 @@ class SidesScreen(PhaseScreen):
         index = self.focused_index
         index = 0 if index is None else (index + step) % len(self.view.session.sides)
         self.query_one(f"#{self.column_id(index)}", CardList).focus()
+
+    def attempt(self, change: Callable[[Sessions, str], object]) -> str | None:
+        """From a form's worker thread: runs `change` in turn with the screen's others and
+        says why it was refused, None when it was made (the form stays open until then)."""
+        if self.therapy.live is None:
+            return "The session is closed: nothing can be changed."
+        refused: list[str] = []
+        finished = threading.Event()
+
+        def run(sessions: Sessions, code: str) -> None:
+            try:
+                change(sessions, code)
+            except TherapyError as error:
+                refused.append(str(error))
+            except OSError as error:
+                refused.append(f"That could not be done ({error.strerror or error}); try again.")
+            finally:
+                finished.set()
+
+        self.app.call_from_thread(self.act, run)
+        while not finished.wait(0.1):
+            if get_current_worker().is_cancelled:  # the app is closing: the change never ran
+                return "The app is closing: nothing was changed."
+        return refused[0] if refused else None
 
     # -- changing one's own cards --------------------------------------------------------
 
