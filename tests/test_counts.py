@@ -13,15 +13,20 @@ from therapy.cli import cli
 from therapy.model import (
     ActionItem,
     ActionStatus,
+    Actor,
     Board,
     Complaint,
     EarlierItem,
+    Role,
     Session,
+    TherapyError,
     Vote,
     Win,
 )
 from therapy.relationship import appreciation, coverage, follow_through
+from therapy.service import Sessions
 from therapy.text import plural
+from therapy.tui.widgets.presence import still_voting
 
 # a count followed by a word that disagrees with it: "1 wins", "2 win ", "1 ... have"
 WRONG = re.compile(r"\b1 (\w+s)\b(?<!\bis)|\b(?:[02-9]|\d\d+) (complaint|win|item|vote)\b(?!s)")
@@ -116,3 +121,42 @@ def test_import_says_how_many_rightly(data_dir: Path, tmp_path: Path, rows: int)
     assert f"Imported {plural(rows, 'complaint')} into {code}." in said
     assert not WRONG.search(said)
     assert not WRONG.search(run("status", code))
+
+
+@pytest.mark.parametrize(
+    ("voting", "people", "expected"),
+    [
+        (1, 1, "the one person still has votes"),
+        (0, 1, "the one person has no votes"),
+        (0, 4, "0 of 4 people still have votes"),
+        (1, 4, "1 of 4 people still has votes"),
+        (3, 4, "3 of 4 people still have votes"),
+    ],
+)
+def test_who_still_has_votes_reads_right(voting: int, people: int, expected: str) -> None:
+    assert still_voting(voting, people) == expected
+
+
+@pytest.mark.parametrize(
+    ("budget", "spent_all", "too_many"),
+    [
+        (1, "You have spent the one vote", None),
+        (3, "You have spent all 3 votes", "You have 1 of 3 votes left, not 2"),
+    ],
+)
+def test_a_refused_vote_reads_right(
+    sessions: Sessions, budget: int, spent_all: str, too_many: str | None
+) -> None:
+    code = sessions.create("Q3", ["Sales", "Marketing"], votes=budget).code
+    pid = sessions.join(code, "Sales", "Alex").id
+    ids = [sessions.add_complaint(code, "Sales", f"card {n}").id for n in range(3)]
+    sessions.set_phase(code, "vote")
+    me = Actor(Role.PARTICIPANT, pid)
+    for card in ids[: budget - 1]:
+        sessions.vote(code, pid, card, me)
+    if too_many:
+        with pytest.raises(TherapyError, match=too_many):
+            sessions.vote_many(code, pid, ids[:2], me)
+    sessions.vote(code, pid, ids[-1], me)
+    with pytest.raises(TherapyError, match=spent_all):
+        sessions.vote(code, pid, ids[0], me)

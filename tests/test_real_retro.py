@@ -66,6 +66,9 @@ def test_sessions_of_a_named_pair_share_history_and_no_one_else(sessions: Sessio
     assert len(sessions.earlier_items(unnamed.code)) == 1
     other = sessions.create("Q3 HR", ["Sales", "Marketing"], pair="People team")
     assert sessions.earlier_items(other.code) == []
+    # a pair named after its own sides is the unnamed pair: one history, as list says
+    as_sides = sessions.create("Q3 again", ["Sales", "Marketing"], pair="marketing X sales")
+    assert as_sides.pair_name == "" and len(sessions.earlier_items(as_sides.code)) == 1
 
 
 def test_the_label_waits_for_the_sessions_own_signals(sessions: Sessions) -> None:

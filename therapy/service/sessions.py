@@ -15,6 +15,7 @@ from therapy.model import (
     Session,
     Snapshot,
     TherapyError,
+    pair_key,
     pair_keys,
     unknown,
 )
@@ -59,6 +60,8 @@ class SessionRules(ServiceBase):
         title = line_text(title, "The session title")
         side_names = parse_sides(sides)
         pair_name = line_text(pair, "The pair's name", 60, required=False)
+        if pair_name and pair_key(side_names) in pair_keys(pair_name):
+            pair_name = ""  # "Sales x Marketing" for those sides: the unnamed pair, one history
         if not 1 <= votes <= 20:
             raise TherapyError(f"The vote budget must be 1 to 20 votes per person, not {votes}.")
         if not 1 <= top <= 20:

@@ -9,7 +9,7 @@ from therapy.model import FACILITATOR, Actor, Participant, Snapshot, TherapyErro
 from therapy.service.people import PeopleRules
 from therapy.service.permissions import Action
 from therapy.service.validate import name_text, normalise_code
-from therapy.text import name_key
+from therapy.text import name_key, plural
 
 
 class VoteRules(PeopleRules):
@@ -39,9 +39,11 @@ class VoteRules(PeopleRules):
                 if actor.is_facilitator:
                     who = f"{voter.name} has" if voter.name else "This participant has"
                 if left == 0:
-                    raise TherapyError(f"{who} spent all {budget} votes; take one back first.")
+                    spent = "the one vote" if budget == 1 else f"all {budget} votes"
+                    raise TherapyError(f"{who} spent {spent}; take one back first.")
                 raise TherapyError(
-                    f"{who} {left} of {budget} votes left, not {len(wanted)}; none was cast."
+                    f"{who} {left} of {plural(budget, 'vote')} left, not {len(wanted)}; "
+                    "none was cast."
                 )
             anonymous = snapshot.session.anonymous
             for complaint_id in wanted:

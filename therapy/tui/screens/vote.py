@@ -17,6 +17,7 @@ from therapy.text import plural
 from therapy.tui.widgets.cards import CardList, inert, item_ids, item_texts
 from therapy.tui.widgets.phase_screen import PhaseScreen
 from therapy.tui.widgets.presence import person_name as named
+from therapy.tui.widgets.presence import still_voting
 
 MUTED = "$text-muted"
 
@@ -99,7 +100,7 @@ class VoteScreen(PhaseScreen):
         spent = sum(budget - votes for votes in left.values())
         voting = sum(1 for votes in left.values() if votes > 0)
         room = Content.assemble(
-            (f"{voting} of {len(people)} people still have votes", "bold"),
+            (still_voting(voting, len(people)), "bold"),
             (f" · {spent} of {budget * len(people)} votes spent · {budget} each", MUTED),
         )
         me = self.me
@@ -109,7 +110,7 @@ class VoteScreen(PhaseScreen):
                 ("Your votes ", "bold"),
                 ("●" * mine + "○" * (budget - mine), "$accent"),
                 (f" {mine} of {budget} left", "bold"),
-                (f" · {voting} of {len(people)} people still have votes", MUTED),
+                (f" · {still_voting(voting, len(people))}", MUTED),
             )
         self.query_one("#still-voting", Static).update(room)
         self.query_one("#people", CardList).show(

@@ -20,7 +20,7 @@ from therapy.tui.widgets.cards import inert, item_ids, item_texts
 from therapy.tui.widgets.causes import cause_chart
 from therapy.tui.widgets.lanes import lane_row, lanes_of
 from therapy.tui.widgets.phase_screen import PhaseScreen
-from therapy.tui.widgets.presence import person_name
+from therapy.tui.widgets.presence import person_name, still_voting
 from therapy.tui.widgets.standing import Standing
 from therapy.tui.widgets.wins import KINDS, win_card
 
@@ -170,16 +170,16 @@ class VotePane(WatchPane):
         spent = len(board.votes)
         self.query_one("#voting", Static).update(
             Content.assemble(
-                (f"{voting} of {len(people)} people still have votes", "bold"),
+                (still_voting(voting, len(people)), "bold"),
                 (f" · {plural(spent, 'vote')} cast · {going_on(view.session.top)}", MUTED),
             )
         )
-        items = board.items()
+        going = {item.key for item in board.top_items()}  # as remedy counts: voted ones only
         self.query_one("#ranking", Static).update(
             cards(
                 [
-                    ranked(item, view.prompts.cause_name(item.lead.cause), rank < view.session.top)
-                    for rank, item in enumerate(items)
+                    ranked(item, view.prompts.cause_name(item.lead.cause), item.key in going)
+                    for item in board.items()
                 ],
                 "no complaints to vote on",
             )

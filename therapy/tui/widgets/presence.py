@@ -25,6 +25,14 @@ WAITING = {
 }
 
 
+def still_voting(voting: int, people: int) -> str:
+    """'2 of 4 people still have votes', '1 of 4 people still has votes', 'the one person
+    still has votes'."""
+    if people == 1:
+        return f"the one person {'still has' if voting else 'has no'} votes"
+    return f"{voting} of {people} people still {'has' if voting == 1 else 'have'} votes"
+
+
 def person_name(person: Participant) -> str:
     """Their name, or which side they are from in an anonymous session."""
     return person.name or f"someone from {person.side}"
