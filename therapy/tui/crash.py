@@ -127,7 +127,9 @@ def write_report(data_folder: Path, when: str, about: str, details: str) -> Path
     try:
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
         name = Path(log_name()).name
-        descriptor = os.open(name, flags, 0o600, dir_fd=folder)  # tracebacks quote cards
+        # the umask decides, as for the session files: a shared data folder's group (the
+        # facilitator) reads what the retro account's apps logged
+        descriptor = os.open(name, flags, 0o666, dir_fd=folder)
     finally:
         os.close(folder)
     with open(descriptor, "a", encoding="utf-8", errors="replace") as log:
