@@ -222,6 +222,29 @@ async def test_escape_leaves_the_action_form_and_asks_first_if_something_was_typ
     assert sessions.board(code).action_items[-1].what != "Weekly"
 
 
+async def test_after_an_add_escape_asks_only_about_what_was_typed_since(data_dir: Path) -> None:
+    sessions, code = demo_sessions(data_dir, Phase.REMEDY, finish=False)
+    app = app_for(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        items = cards(app, "#items")
+        await pilot.press("n", *"Weekly pipeline review", "tab", *"Dana", "ctrl+s")
+        await settle(pilot)
+        await wait(pilot, lambda: app.screen.focused is items, "back on the items")
+        owner = app.screen.query_one("#owner", Input)
+        assert owner.value == "Dana"  # kept for the next item, on purpose
+        await pilot.press("n", "escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, Confirm) and app.screen.focused is items
+
+        await pilot.press("n", *"Call", "escape")
+        await wait(pilot, lambda: isinstance(app.screen, Confirm), "escape asks")
+        await pilot.press("y")
+        await wait(pilot, lambda: app.screen.focused is items, "out of the form")
+        assert app.screen.query_one("#what", Input).value == ""
+        assert owner.value == "Dana"  # what was kept stays kept
+
+
 async def test_the_agreed_actions_are_one_key_away_and_dropping_asks_first(
     data_dir: Path,
 ) -> None:

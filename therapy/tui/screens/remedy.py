@@ -99,6 +99,7 @@ class RemedyScreen(PhaseScreen):
         self.discussed: str | None = None  # the item whose cause prefilled the form
         self.highlighted: str | None = None  # the item the facilitator's highlight rests on
         self.discuss_timer: Timer | None = None
+        self.kept: dict[str, str] | None = None  # the form's fields as the last add left them
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="columns"):
@@ -243,12 +244,13 @@ class RemedyScreen(PhaseScreen):
 
         def add(sessions: Sessions, code: str) -> None:
             sessions.add_action(code, what, owner, due, cause, metric, complaints, actor=viewer)
-            self.app.call_from_thread(self._added, what, metric)
+            self.app.call_from_thread(self._added, what, owner, due, metric)
 
         self.act(add, done="Action item added.", failed=self._refused)
 
-    def _added(self, what: str, metric: str) -> None:
-        # Clear only what was sent: anything typed since stays.
+    def _added(self, what: str, owner: str, due: str, metric: str) -> None:
+        # Owner and due stay for the next item; of the rest, clear only what was sent.
+        self.kept = {"what": "", "owner": owner, "due": due, "metric": ""}
         for name, sent in (("what", what), ("metric", metric)):
             field = self.query_one(f"#{name}", Input)
             if field.value == sent:
@@ -259,11 +261,16 @@ class RemedyScreen(PhaseScreen):
     def _refused(self, message: str) -> None:
         self.query_one("#form-error", Label).update(inert(message))
 
+    def _left(self) -> dict[str, str]:
+        """What the form holds when nothing was typed: what the last add left, else defaults."""
+        if self.kept is not None:
+            return self.kept
+        return {"what": "", "owner": "", "due": default_due(self.view.today), "metric": ""}
+
     def _typed(self) -> bool:
-        """Whether the form holds anything but its defaults."""
-        due = default_due(self.view.today)
-        defaults = {"what": "", "owner": "", "due": due, "metric": ""}
-        return any(self.query_one(f"#{name}", Input).value != defaults[name] for name in FIELDS)
+        """Whether the form holds anything typed since it was last left."""
+        left = self._left()
+        return any(self.query_one(f"#{name}", Input).value != left[name] for name in FIELDS)
 
     def action_leave_form(self) -> None:
         """Escape: out of the form to the items, without saving (asked first if typed)."""
@@ -274,9 +281,8 @@ class RemedyScreen(PhaseScreen):
 
         def leave(yes: bool | None) -> None:
             if yes:
-                for name in FIELDS:
-                    self.query_one(f"#{name}", Input).value = ""
-                self.query_one("#due", Input).value = default_due(self.view.today)
+                for name, value in self._left().items():
+                    self.query_one(f"#{name}", Input).value = value
                 self.query_one("#form-error", Label).update("")
                 items.focus()
 
