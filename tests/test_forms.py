@@ -434,7 +434,7 @@ async def test_the_facilitator_logs_complaints_at_check_in_for_a_side(data_dir: 
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert app.screen.focused is cards(app, "#earlier")  # the review comes first
-        await pilot.press("right", "right")
+        await pilot.press("right")  # from outside the side columns: right is the right one
         assert app.screen.focused is cards(app, "#side-1")
         await pilot.press("a", *"Sales skips the stand-up", "enter")
         await settle(pilot)
@@ -444,6 +444,32 @@ async def test_the_facilitator_logs_complaints_at_check_in_for_a_side(data_dir: 
         await pilot.press("d", "y")
         await settle(pilot)
         assert sessions.board(code).complaint(added.id) is None
+
+
+async def test_the_facilitator_s_add_outside_a_side_column_never_guesses_the_side(
+    data_dir: Path,
+) -> None:
+    sessions, code = demo_sessions(data_dir, Phase.CHECK_IN, finish=False)
+    before = len(sessions.board(code).complaints)
+    app = app_for(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        earlier = cards(app, "#earlier")
+        await pilot.press("a")  # no side column had the focus yet: it asks for one
+        await wait(pilot, lambda: any("Which side" in m for m in messages(app)), "asked")
+        assert app.screen.focused is cards(app, "#side-0") and isinstance(app.screen, PhaseScreen)
+        await pilot.press("right")
+        assert app.screen.focused is cards(app, "#side-1")
+        highlight(earlier, earlier.selected_key or "")
+        await pilot.press("left")  # left from outside goes to the left column
+        assert app.screen.focused is cards(app, "#side-0")
+        await pilot.press("right")
+        highlight(earlier, earlier.selected_key or "")
+        await pilot.press("a", *"Late leads", "enter")  # the side column last focused
+        await settle(pilot)
+        added = sessions.board(code).complaints[-1]
+        assert len(sessions.board(code).complaints) == before + 1
+        assert (added.side, added.text) == ("Marketing", "Late leads")
 
 
 async def test_check_in_names_the_pair(data_dir: Path) -> None:

@@ -75,8 +75,9 @@ class CelebrateScreen(SidesScreen):
         return win
 
     def action_add(self, kind: str) -> None:
-        me = self.me
-        side = me.side if me is not None else self.focused_side  # the service insists too
+        side = self.side_to_add()
+        if side is None:
+            return
         viewer = self.therapy.viewer
 
         def add(text: str) -> str | None:

@@ -63,8 +63,9 @@ class ComplaintsScreen(SidesScreen):
         return complaint
 
     def action_add(self) -> None:
-        me = self.me
-        side = me.side if me is not None else self.focused_side  # the service insists too
+        side = self.side_to_add()
+        if side is None:
+            return
         viewer = self.therapy.viewer
 
         def add(text: str) -> str | None:

@@ -84,13 +84,27 @@ class SidesScreen(PhaseScreen):
             return int(focused.id.removeprefix(prefix))
         return None
 
-    @property
-    def focused_side(self) -> str:
-        return self.view.session.sides[self.focused_index or 0]
+    last_index: int | None = None  # the side column that last had the focus
+
+    def side_to_add(self) -> str | None:
+        """The side the add key is for: a participant's own; the facilitator's, the focused
+        side column's or the one last focused. With neither it says so, rather than guess."""
+        me = self.me
+        if me is not None:
+            return me.side  # the service insists too
+        index = self.focused_index
+        index = self.last_index if index is None else index
+        if index is None:
+            self.query_one(f"#{self.column_id(0)}", CardList).focus()
+            self.app.notify("Which side? Pick its column with ← and →, then add.")
+            return None
+        return self.view.session.sides[index]
 
     def action_column(self, step: int) -> None:
-        index = self.focused_index
-        index = 0 if index is None else (index + step) % len(self.view.session.sides)
+        """← and → move between the side columns; from elsewhere ← goes to the leftmost
+        and → to the rightmost, as they stand on the screen."""
+        index, count = self.focused_index, len(self.view.session.sides)
+        index = (0 if step < 0 else count - 1) if index is None else (index + step) % count
         self.query_one(f"#{self.column_id(index)}", CardList).focus()
 
     def attempt(self, change: Callable[[Sessions, str], object]) -> str | None:
@@ -158,6 +172,8 @@ class SidesScreen(PhaseScreen):
         self.offer_changes()
 
     def on_descendant_focus(self) -> None:
+        if self.focused_index is not None:
+            self.last_index = self.focused_index
         self.offer_changes()
 
     def offer_changes(self) -> None:
