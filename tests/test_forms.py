@@ -147,6 +147,27 @@ async def test_escape_leaves_a_form_and_asks_first_if_something_was_typed(
     assert len(sessions.board(code).complaints) == before
 
 
+async def test_enter_on_leaving_with_typed_text_keeps_it(data_dir: Path) -> None:
+    sessions, code = demo_sessions(data_dir, Phase.REMEDY, finish=False)
+    app = app_for(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("n", *"Weekly", "escape")
+        await wait(pilot, lambda: isinstance(app.screen, Confirm), "escape asks")
+        await pilot.press("enter")  # what is lost by a yes cannot come back: enter says no
+        await wait(pilot, lambda: not isinstance(app.screen, Confirm), "answered")
+        assert app.screen.query_one("#what", Input).value == "Weekly"
+    sessions, code = demo_sessions(data_dir / "vent", Phase.VENT)
+    app = app_for(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("a", *"Half a thought", "escape")
+        await wait(pilot, lambda: isinstance(app.screen, Confirm), "escape asks")
+        await pilot.press("enter")
+        await wait(pilot, lambda: isinstance(app.screen, TextPrompt), "back in the form")
+        assert app.screen.query_one("#answer", Input).value == "Half a thought"
+
+
 async def test_an_edit_form_starts_with_the_cursor_after_the_text(data_dir: Path) -> None:
     sessions, code = demo_sessions(data_dir, Phase.VENT)
     app = app_for(sessions, code)
@@ -369,7 +390,7 @@ async def test_review_keys_act_only_on_the_focused_earlier_list_and_drop_asks(
         assert offered(app) & {"Done", "Carried", "Drop"} == set()
         await pilot.press("down")
         await wait(pilot, lambda: "Drop" in offered(app), "the review keys offered")
-        await pilot.press("right")  # to the Sales column: a stray x drops nothing
+        await pilot.press("left")  # to the Sales column: a stray x drops nothing
         await wait(pilot, lambda: app.screen.focused is cards(app, "#side-0"), "Sales focused")
         assert offered(app) & {"Done", "Carried", "Drop"} == set()
         await pilot.press("x", "D", "c")

@@ -287,7 +287,9 @@ class RemedyScreen(PhaseScreen):
                 items.focus()
 
         if self._typed():
-            self.app.push_screen(Confirm("Leave the form without adding what you typed?"), leave)
+            self.app.push_screen(
+                Confirm("Leave the form without adding what you typed?", default=False), leave
+            )
         else:
             items.focus()
 

@@ -149,4 +149,4 @@ class TextPrompt(ModalScreen[str | None]):
             if yes:
                 self.dismiss(None)
 
-        self.app.push_screen(Confirm("Leave without saving what you typed?"), leave)
+        self.app.push_screen(Confirm("Leave without saving what you typed?", default=False), leave)
