@@ -11,7 +11,7 @@ import pytest
 from textual.app import App
 from textual.content import Content
 from textual.widgets import Input, Label, Static
-from tui_support import app_for, demo_sessions, fix_world, settle, wait
+from tui_support import app_for, demo_sessions, fix_world, participant_app, settle, wait
 
 from therapy.model import ActionStatus, Actor, Phase, Role
 from therapy.service import Sessions
@@ -31,12 +31,6 @@ TODAY = "2026-11-27"
 @pytest.fixture(autouse=True)
 def fixed(monkeypatch: pytest.MonkeyPatch) -> None:
     fix_world(monkeypatch)
-
-
-def participant_app(sessions: Sessions, code: str, participant: int = ALEX) -> TherapyApp:
-    viewer = Actor(Role.PARTICIPANT, participant)
-    opened = (sessions.view(code, viewer), sessions.stamp(code))
-    return TherapyApp(sessions, code, viewer=viewer, cursor_blink=False, opened=opened)
 
 
 def text_of(widget: Static | Label | CardList) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from textual.actions import parse
 from textual.containers import VerticalScroll
-from tui_support import app_for, demo_sessions, fix_world, settle
+from tui_support import app_for, demo_sessions, fix_world, participant_app, settle
 
 from therapy.model import Actor, Phase, Role
 from therapy.service import Attendance, Sessions
@@ -29,12 +29,6 @@ PARTICIPANT_PHASES = [Phase.CHECK_IN, Phase.VENT, Phase.VOTE, Phase.CELEBRATE, P
 @pytest.fixture(autouse=True)
 def fixed(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     fix_world(monkeypatch)
-
-
-def participant_app(sessions: Sessions, code: str, participant: int = ALEX) -> TherapyApp:
-    viewer = Actor(Role.PARTICIPANT, participant)
-    opened = (sessions.view(code, viewer), sessions.stamp(code))
-    return TherapyApp(sessions, code, viewer=viewer, cursor_blink=False, opened=opened)
 
 
 def rows(app: TherapyApp) -> list[str]:

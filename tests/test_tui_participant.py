@@ -10,7 +10,7 @@ import pytest
 from textual.content import Content
 from textual.pilot import Pilot
 from textual.widgets import Static
-from tui_support import app_for, demo_sessions, fix_world, settle
+from tui_support import app_for, demo_sessions, fix_world, participant_app, settle, viewer_app
 
 from therapy.model import OBSERVER, Actor, Phase, Role
 from therapy.service import Attendance, Sessions
@@ -25,16 +25,6 @@ SIZE = (120, 36)
 # What every Textual screen has: the palette, moving focus, copying selected text.
 TEXTUAL_KEYS = {"command_palette", "app.focus_next", "app.focus_previous", "screen.copy_text"}
 ALEX, SAM, DANA = 1, 2, 3  # the demo's participants, in the order they joined (Sales, Sales, Mkt)
-
-
-def viewer_app(sessions: Sessions, code: str, viewer: Actor) -> TherapyApp:
-    """The app as `therapy join` (a participant) or `therapy watch` (OBSERVER) starts it."""
-    opened = (sessions.view(code, viewer), sessions.stamp(code))
-    return TherapyApp(sessions, code, viewer=viewer, cursor_blink=False, opened=opened)
-
-
-def participant_app(sessions: Sessions, code: str, participant: int = ALEX) -> TherapyApp:
-    return viewer_app(sessions, code, Actor(Role.PARTICIPANT, participant))
 
 
 def here(held: list[Attendance], sessions: Sessions, code: str, *people: int) -> None:

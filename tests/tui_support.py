@@ -9,7 +9,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from therapy.demo import build_demo
-from therapy.model import FACILITATOR, Phase
+from therapy.model import FACILITATOR, Actor, Phase, Role
 from therapy.service import Sessions, validate
 from therapy.store import Store
 from therapy.tui.app import TherapyApp
@@ -37,6 +37,17 @@ def app_for(sessions: Sessions, code: str | None = None, preload: bool = True) -
         stamp = sessions.stamp(code)
         opened = (sessions.view(code, FACILITATOR), stamp)
     return TherapyApp(sessions, code, cursor_blink=False, opened=opened)
+
+
+def viewer_app(sessions: Sessions, code: str, viewer: Actor) -> TherapyApp:
+    """The app as `therapy join` (a participant) or `therapy watch` (OBSERVER) starts it."""
+    opened = (sessions.view(code, viewer), sessions.stamp(code))
+    return TherapyApp(sessions, code, viewer=viewer, cursor_blink=False, opened=opened)
+
+
+def participant_app(sessions: Sessions, code: str, participant: int = 1) -> TherapyApp:
+    """A participant's app; by default the demo's first to join (Alex, Sales)."""
+    return viewer_app(sessions, code, Actor(Role.PARTICIPANT, participant))
 
 
 async def settle(pilot: Pilot[None], rounds: int = 300) -> None:
