@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
-from textual.worker import get_current_worker
 
 from therapy.tui.widgets.cards import inert
 from therapy.tui.widgets.confirm import Confirm
@@ -107,19 +108,25 @@ class TextPrompt(ModalScreen[str | None]):
             self.sending = True
             self._send(event.value)
 
+    @dataclass
+    class Sent(Message):
+        """The service took the text (`refused` None) or said why not."""
+
+        text: str
+        refused: str | None
+
     @work(thread=True)
     def _send(self, text: str) -> None:
         assert self.submit is not None
-        refused = self.submit(text)
-        if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._sent, text, refused)
+        self.post_message(self.Sent(text, self.submit(text)))  # handled in the form's loop
 
-    def _sent(self, text: str, refused: str | None) -> None:
+    @on(Sent)
+    def _sent(self, event: Sent) -> None:
         self.sending = False
-        if refused is None:
-            self.dismiss(text)
+        if event.refused is None:
+            self.dismiss(event.text)
         else:
-            self._refused(refused)
+            self._refused(event.refused)
 
     def _refused(self, why: str) -> None:
         error = self.query_one("#form-error", Label)
