@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.widgets import Static
 from tui_support import app_for, demo_sessions, fix_world, settle
 
 from therapy.diagnose import near_duplicates, similarity, suggest, suggest_for
@@ -54,14 +55,16 @@ async def test_diagnose_offers_the_near_duplicate_and_merges_it(
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         unsorted = app.screen.query_one("#lane-0", CardList)
-        shown = str(unsorted.get_option("c2").prompt)
-        assert "alike #3: m to merge" in shown
+        assert "≈" in str(unsorted.get_option("c2").prompt)  # the row: it looks like one
         unsorted.focus()
         unsorted.highlighted = 1  # #2
+        await settle(pilot)
+        detail = str(app.screen.query_one("#detail", Static).render())
+        assert "≈ Looks like #3: m here, then m on #3 merges them" in detail  # which one
         await pilot.press("m")
         unsorted.highlighted = 2  # #3
         await pilot.press("m")
         await settle(pilot)
         board = sessions.board(code)
         assert [g.complaints for g in board.groups] == [[2, 3]]
-        assert "alike" not in str(unsorted.get_option("g3").prompt)
+        assert "≈" not in str(unsorted.get_option("g3").prompt)
