@@ -24,7 +24,7 @@ would never be drawn). An app that has not shown the marker within 3 s counts as
 Rows: p50 / p95 / max per app and over all of them. Goal: overall p95 <= 150 ms and
 max <= 400 ms. Baseline to read them against: the poll interval (a change waits for the
 next poll: 0 to 100 ms, uniformly, so about 95 ms at p95 from the poll alone) and one
-Sessions.board and one load_view of the session in this process (median, as a participant).
+Sessions.board and one Sessions.view of the session in this process (median, as a participant).
 Info lines: how long add_complaint took (the clock starts when it returns, but the apps may
 see the new file up to its final folder fsync sooner), and how many cores other processes
 kept busy during the changes (from /proc/stat less this bench's own processes): on a shared
@@ -60,7 +60,9 @@ from common import (
     COLUMNS,
     LINES,
     Screen,
+    cpu_ticks,
     environment,
+    machine_ticks,
     percentile,
     pump,
     spawn,
@@ -72,7 +74,6 @@ from therapy.model import Actor, Role
 from therapy.service import Sessions
 from therapy.store import Store
 from therapy.tui.live import POLL_SECONDS
-from therapy.tui.view import load_view
 
 GOAL_P95 = 0.150
 GOAL_MAX = 0.400
@@ -120,19 +121,6 @@ def wait_for(screens: list[Screen], text: bytes, timeout: float) -> dict[str, fl
     return shown
 
 
-def cpu_ticks(pid: int) -> int:
-    """utime + stime of a process (all its threads), in clock ticks."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
-
-
-def machine_ticks() -> int:
-    """Busy time of all cores (everything but idle and iowait), in clock ticks."""
-    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    return sum(fields) - fields[3] - fields[4]
-
-
 def median_time(action: Callable[[], object], runs: int = 30) -> float:
     action()  # warm-up
     times = []
@@ -144,7 +132,7 @@ def median_time(action: Callable[[], object], runs: int = 30) -> float:
 
 
 def view_cost(root: Path) -> tuple[float, float]:
-    """Median Sessions.board and load_view, as participant P1, of a session like the
+    """Median Sessions.board and Sessions.view, as participant P1, of a session like the
     bench's with its marker card: four cards a side."""
     probe = Sessions(Store(root))
     code = probe.create("Probe", ("Sales", "Marketing")).code
@@ -155,7 +143,7 @@ def view_cost(root: Path) -> tuple[float, float]:
             probe.add_complaint(code, side, f"{SEED} {n} of {side}", author="Seeder")
     return (
         median_time(lambda: probe.board(code, viewer)),
-        median_time(lambda: load_view(probe, code, viewer)),
+        median_time(lambda: probe.view(code, viewer)),
     )
 
 
@@ -262,7 +250,7 @@ def main() -> int:
     print(
         f"baseline: poll every {POLL_SECONDS * 1e3:g} ms (alone: ~{POLL_SECONDS * 500:g} ms "
         f"p50, ~{POLL_SECONDS * 950:g} ms p95); in-process, median of 30: Sessions.board "
-        f"{t_board * 1e3:.2f} ms, load_view {t_view * 1e3:.2f} ms"
+        f"{t_board * 1e3:.2f} ms, view {t_view * 1e3:.2f} ms"
     )
     print(
         f"info: add_complaint took {statistics.median(writes) * 1e3:.1f} ms median "
