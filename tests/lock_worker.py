@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
+
+from store_worker import at_barrier  # this folder is on sys.path: the script's own
 
 from therapy.service import Sessions
 from therapy.store import Store, StoreError
-
-BARRIER_TIMEOUT = 30.0
 
 
 def turns(
@@ -23,13 +22,7 @@ def turns(
 ) -> None:
     store = Store(root, lock_timeout=float(timeout))
     sessions = Sessions(store)
-    folder = Path(barrier)
-    (folder / f"ready-{worker}").touch()
-    deadline = time.monotonic() + BARRIER_TIMEOUT
-    while not (folder / "go").exists():
-        if time.monotonic() > deadline:
-            sys.exit("the barrier never opened")
-        time.sleep(0.002)
+    at_barrier(barrier, worker)
     for n in range(int(count)):
         try:
             with store.transaction(code):

@@ -25,8 +25,8 @@ from therapy.store import Store
 BARRIER_TIMEOUT = 30.0
 
 
-def adds(root: str, code: str, worker: str, count: str, barrier: str) -> None:
-    sessions = Sessions(Store(root))
+def at_barrier(barrier: str, worker: str) -> None:
+    """Say this worker is ready, then wait until the test says go (or give up)."""
     folder = Path(barrier)
     (folder / f"ready-{worker}").touch()
     deadline = time.monotonic() + BARRIER_TIMEOUT
@@ -34,6 +34,11 @@ def adds(root: str, code: str, worker: str, count: str, barrier: str) -> None:
         if time.monotonic() > deadline:
             sys.exit("the barrier never opened")
         time.sleep(0.002)
+
+
+def adds(root: str, code: str, worker: str, count: str, barrier: str) -> None:
+    sessions = Sessions(Store(root))
+    at_barrier(barrier, worker)
     print("start", time.time(), flush=True)
     for n in range(int(count)):
         complaint = sessions.add_complaint(code, "Sales", f"p{worker} n{n}")

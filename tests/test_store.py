@@ -123,6 +123,19 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(0.005)
 
 
+def open_barrier(barrier: Path, workers: list[Child]) -> None:
+    """Once every worker is ready at the barrier (or one has died), let them all go."""
+    wait_until(
+        lambda: (
+            len(list(barrier.glob("ready-*"))) == len(workers)
+            or any(w.proc.poll() is not None for w in workers)
+        ),
+        30,
+        f"{len(workers)} workers at the barrier",
+    )
+    (barrier / "go").touch()
+
+
 def temp_files(root: Path) -> list[Path]:
     return sorted([*root.glob(".*.tmp"), *(root / "sessions").glob("*/.*.tmp")])
 
@@ -159,15 +172,7 @@ def test_eight_processes_adding_at_once_lose_and_repeat_nothing(
     barrier = tmp_path / "barrier"
     barrier.mkdir()
     workers = [spawn(sys.executable, WORKER, "adds", root, code, w, 25, barrier) for w in range(8)]
-    wait_until(
-        lambda: (
-            len(list(barrier.glob("ready-*"))) == 8
-            or any(w.proc.poll() is not None for w in workers)
-        ),
-        30,
-        "8 workers at the barrier",
-    )
-    (barrier / "go").touch()
+    open_barrier(barrier, workers)
     for worker in workers:
         assert worker.finish(60) == 0, worker.stderr
 
@@ -369,15 +374,7 @@ def test_a_long_queue_that_moves_is_not_a_stuck_lock(
         spawn(sys.executable, LOCK_WORKER, "turns", root, code, w, 2, 0.25, 1.0, barrier)
         for w in range(8)
     ]
-    wait_until(
-        lambda: (
-            len(list(barrier.glob("ready-*"))) == 8
-            or any(w.proc.poll() is not None for w in workers)
-        ),
-        30,
-        "8 workers at the barrier",
-    )
-    (barrier / "go").touch()
+    open_barrier(barrier, workers)
     for worker in workers:
         assert worker.finish(60) == 0, (worker.lines, worker.stderr)
         assert len(worker.lines) == 2, worker.lines
