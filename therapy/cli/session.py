@@ -5,15 +5,11 @@ from __future__ import annotations
 import click
 
 from therapy.cli import Config, _code, cli, pass_config
-from therapy.model import FACILITATOR, ActionItem
+from therapy.model import FACILITATOR
 from therapy.service import parse_sides
 from therapy.text import shown
 
 # -- sessions ---------------------------------------------------------------------------
-
-
-def overdue(item: ActionItem, today: str) -> str:
-    return ", overdue" if item.overdue(today) else ""
 
 
 @cli.command()
@@ -139,12 +135,13 @@ def status(config: Config, code: str) -> None:
             f"{', '.join(history.skipped)}"
         )
     open_items = [e for e in history.items if e.item.status.value == "open"]
+    today = sessions.today()
     if open_items:
         click.echo("earlier open action items (therapy review CODE REF done|carried|dropped):")
         for earlier in open_items:
             click.echo(
                 f"  {earlier.ref}  {earlier.item.what} ({earlier.item.owner}, "
-                f"due {earlier.item.due}{overdue(earlier.item, sessions.today())})"
+                f"due {earlier.item.due}{', overdue' if earlier.item.overdue(today) else ''})"
             )
 
 

@@ -14,11 +14,9 @@ from therapy.text import plural
 from therapy.tui.widgets.cards import CardList, inert
 from therapy.tui.widgets.confirm import Confirm
 from therapy.tui.widgets.phase_screen import PhaseScreen
-from therapy.tui.widgets.prompt import TextPrompt
+from therapy.tui.widgets.prompt import LENGTH, TextPrompt
 from therapy.tui.widgets.sides import SidesScreen
 from therapy.tui.widgets.wins import KINDS, win_card
-
-LENGTH = "1 to 1,000 characters"
 
 
 class CelebrateScreen(SidesScreen):

@@ -14,10 +14,8 @@ from therapy.text import plural
 from therapy.tui.widgets.cards import CardList, card, inert
 from therapy.tui.widgets.confirm import Confirm
 from therapy.tui.widgets.phase_screen import PhaseScreen
-from therapy.tui.widgets.prompt import TextPrompt
+from therapy.tui.widgets.prompt import LENGTH, TextPrompt
 from therapy.tui.widgets.sides import SidesScreen
-
-LENGTH = "1 to 1,000 characters"
 
 
 def complaint_card(complaint: Complaint, me: Participant | None, mine: set[int]) -> Content:
