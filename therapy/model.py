@@ -91,7 +91,6 @@ class Cause:
     description: str
     remedy: str
     questions: tuple[str, ...]
-    vocabulary: tuple[str, ...]
     examples: tuple[str, ...]
 
 
@@ -237,18 +236,32 @@ class EarlierItem:
 
 
 @dataclass(frozen=True)
+class Labelled:
+    """A complaint with its cause: from the corpus (no session), or agreed in a session."""
+
+    text: str
+    cause: str
+    pair: str = ""  # the pair's name in the corpus; its key (Session.pair) in a session
+    session: str = ""
+    complaint: int = 0
+    title: str = ""
+
+
+@dataclass(frozen=True)
 class Suggestion:
-    """A cause the suggester proposes for a complaint, how sure it is (0..1) and why."""
+    """A cause the suggester proposes for a complaint, how sure it is (0..1) and why. CAUSE
+    is None when it has no suggestion: nothing to go on, or not sure enough (GUESS is then
+    what it would have said)."""
 
     cause: str | None
     score: float
-    words: tuple[str, ...]
+    words: tuple[str, ...] = ()
+    like: str = ""  # "like #12, which you sorted as Misaligned expectations"
+    guess: str | None = None
+    reason: str = "nothing to go on"
 
-    @property
-    def reason(self) -> str:
-        if self.cause is None:
-            return "no words of any cause"
-        return "matched: " + ", ".join(self.words)
+
+NO_SUGGESTION = Suggestion(None, 0.0)
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""Prompts from prompts/*.toml: causes, icebreakers, starter complaints, questions, celebrate.
+"""Prompts from prompts/*.toml: causes, icebreakers, starter complaints, questions, celebrate,
+and the labelled corpus of complaints the suggester learns from (corpus.toml, read only when
+a suggestion is asked for).
 
 A user folder (--prompts DIR or THERAPY_PROMPTS) overrides the shipped files one file at a
 time: a file present there replaces the shipped file of the same name.
@@ -12,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from therapy.model import Cause, TherapyError
+from therapy.model import Cause, Labelled, TherapyError
 
 FILES = ("causes", "icebreakers", "starters", "questions", "celebrate")
 
@@ -125,7 +127,6 @@ def _causes(reader: _Reader) -> tuple[Cause, ...]:
                 description=reader.text(table, "description", where),
                 remedy=reader.text(table, "remedy", where),
                 questions=reader.texts(table, "questions", where),
-                vocabulary=tuple(w.casefold() for w in reader.texts(table, "vocabulary", where)),
                 examples=reader.texts(table, "examples", where),
             )
         )
@@ -172,7 +173,7 @@ def load_prompts(override: Path | None = None) -> Prompts:
     if override is not None and not override.is_dir():
         raise PromptError(
             f"The prompts folder {override} does not exist; point --prompts at a folder "
-            "holding any of " + ", ".join(f"{name}.toml" for name in FILES) + "."
+            "holding any of " + ", ".join(f"{name}.toml" for name in (*FILES, "corpus")) + "."
         )
     readers = {name: _Reader(_path(name, override)) for name in FILES}
     return Prompts(
@@ -182,3 +183,39 @@ def load_prompts(override: Path | None = None) -> Prompts:
         banks=_banks(readers["questions"]),
         celebrate=readers["celebrate"].texts(readers["celebrate"].doc, "prompts"),
     )
+
+
+def _corpus_pairs(reader: _Reader, causes: tuple[Cause, ...]) -> list[Labelled]:
+    keys = {cause.key for cause in causes}
+    found: list[Labelled] = []
+    for number, table in enumerate(reader.tables("pair"), start=1):
+        where = f"pair[{number}]."
+        sides = reader.texts(table, "sides", where)
+        for key in table:
+            if key == "sides":
+                continue
+            if key not in keys:
+                raise reader.fail(
+                    f"{where}{key}", "a cause key of causes.toml (" + ", ".join(sorted(keys)) + ")"
+                )
+            found.extend(
+                Labelled(text, key, " x ".join(sides)) for text in reader.texts(table, key, where)
+            )
+    return found
+
+
+@cache
+def load_corpus(override: Path | None = None) -> tuple[Labelled, ...]:
+    """The labelled complaints: the shipped corpus.toml, or the user's (which replaces it,
+    or adds to it when it says `keep_shipped = true`)."""
+    causes = load_prompts(override).causes
+    shipped = shipped_folder("prompts") / "corpus.toml"
+    path = _path("corpus", override)
+    reader = _Reader(path)
+    found = _corpus_pairs(reader, causes)
+    keep = reader.doc.get("keep_shipped", False)
+    if not isinstance(keep, bool):
+        raise reader.fail("keep_shipped", "true or false")
+    if keep and path != shipped:
+        found = _corpus_pairs(_Reader(shipped), causes) + found
+    return tuple(found)
