@@ -10,20 +10,52 @@ from therapy.service import Sessions
 
 SIDES = ("Sales", "Marketing")
 
+# side, text, author, and the cause the room agrees on at diagnose
 COMPLAINTS = (
-    ("Sales", "They don't give me what I need to succeed!", "Alex"),
+    ("Sales", "They don't give me what I need to succeed!", "Alex", "misaligned-expectations"),
     (
         "Sales",
         "One of them thought I was selling insurance. Half the leads are not ready to buy.",
         "Alex",
+        "misaligned-expectations",
     ),
-    ("Sales", "Leads are not ready to buy; they only downloaded an ebook.", "Sam"),
-    ("Sales", "Marketing is measured on lead volume while we carry the revenue quota.", "Sam"),
-    ("Sales", "I hear about new campaigns from customers before anyone tells me.", "Alex"),
-    ("Marketing", "They never appreciate my hard work!", "Dana"),
-    ("Marketing", "Sales follows up too slowly; hot leads go cold in three days.", "Priya"),
-    ("Marketing", "Nobody from sales comes to the campaign meetings.", "Dana"),
-    ("Marketing", "Field feedback never reaches us, so we guess what customers say.", "Priya"),
+    (
+        "Sales",
+        "Leads are not ready to buy; they only downloaded an ebook.",
+        "Sam",
+        "misaligned-expectations",
+    ),
+    (
+        "Sales",
+        "Marketing is measured on lead volume while we carry the revenue quota.",
+        "Sam",
+        "different-goals",
+    ),
+    (
+        "Sales",
+        "I hear about new campaigns from customers before anyone tells me.",
+        "Alex",
+        "communication-gaps",
+    ),
+    ("Marketing", "They never appreciate my hard work!", "Dana", "different-goals"),
+    (
+        "Marketing",
+        "Sales follows up too slowly; hot leads go cold in three days.",
+        "Priya",
+        "misaligned-expectations",
+    ),
+    (
+        "Marketing",
+        "Nobody from sales comes to the campaign meetings.",
+        "Dana",
+        "communication-gaps",
+    ),
+    (
+        "Marketing",
+        "Field feedback never reaches us, so we guess what customers say.",
+        "Priya",
+        "communication-gaps",
+    ),
 )
 
 EARLIER_ACTIONS = (
@@ -83,7 +115,7 @@ def build_demo(sessions: Sessions, until: Phase = Phase.CLOSE, finish_last: bool
         }
         ids = [
             sessions.add_complaint(code, side, text, author=who).id
-            for side, text, who in COMPLAINTS
+            for side, text, who, _ in COMPLAINTS
         ]
         demo = _Demo(sessions, code, people, ids)
         for phase in Phase:
@@ -117,9 +149,9 @@ class _Demo:
     def diagnose(self) -> None:
         sessions, code, ids = self.sessions, self.code, self.ids
         sessions.group(code, ids[2], ids[1])  # two ways of saying "not ready to buy"
-        sessions.accept_suggestions(code)
-        sessions.set_cause(code, ids[0], "misaligned-expectations")
-        sessions.set_cause(code, ids[5], "communication-gaps")
+        for complaint, (*_, cause) in zip(ids, COMPLAINTS, strict=True):
+            if complaint != ids[2]:  # grouped: it has its group's cause
+                sessions.set_cause(code, complaint, cause)
 
     def vote(self) -> None:
         ids = self.ids

@@ -17,8 +17,16 @@ from typing import Any
 
 import jinja2
 
-from therapy.diagnose import suggest
-from therapy.model import Board, EarlierItem, History, Relationship, Suggestion, TherapyError
+from therapy.model import (
+    NO_SUGGESTION,
+    Board,
+    Complaint,
+    EarlierItem,
+    History,
+    Relationship,
+    Suggestion,
+    TherapyError,
+)
 from therapy.prompts import Prompts, shipped_folder
 from therapy.text import clean_line, shown, strip_controls
 
@@ -59,11 +67,27 @@ class Plan:
     def cause_name(self, key: str | None) -> str:
         return self.prompts.cause_name(key)
 
+    def suggested(self, complaints: list[Complaint]) -> str:
+        """What the app suggests for a card (a group: its most confident member's) and why:
+        'Misaligned expectations (0.82; words: ready, buy)', or 'none (not sure: ...)'."""
+        found = [self.suggestions[c.id] for c in complaints if c.id in self.suggestions]
+        if not found:
+            return "none"
+        best = max(found, key=lambda s: s.score)
+        if best.cause is None:
+            return f"none ({best.reason})"
+        return f"{self.cause_name(best.cause)} ({best.score:.2f}; {best.reason})"
+
 
 def build_plan(
-    board: Board, relationship: Relationship, history: History, prompts: Prompts, date: str
+    board: Board,
+    relationship: Relationship,
+    history: History,
+    prompts: Prompts,
+    date: str,
+    suggestions: dict[int, Suggestion],
 ) -> Plan:
-    suggestions = {c.id: suggest(c.text, prompts.causes) for c in board.complaints}
+    """SUGGESTIONS: the suggester's, by complaint (the service asks for them)."""
     return Plan(
         board, relationship, history.items, suggestions, prompts, date, list(history.skipped)
     )
@@ -151,7 +175,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
     session = board.session
     complaints = []
     for c in sorted(board.complaints, key=lambda c: c.id):
-        suggestion = plan.suggestions[c.id]
+        suggestion = plan.suggestions.get(c.id, NO_SUGGESTION)
         complaints.append(
             {
                 "id": c.id,
@@ -162,6 +186,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
                 "suggested_cause": suggestion.cause,
                 "suggestion_score": suggestion.score,
                 "suggestion_words": list(suggestion.words),
+                "suggestion_reason": suggestion.reason,
                 "votes": board.votes_for(c.id),
                 "group": c.group,
             }

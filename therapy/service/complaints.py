@@ -3,13 +3,24 @@ their causes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from therapy.model import FACILITATOR, Actor, Complaint, Snapshot, TherapyError
-from therapy.service.base import ServiceBase
 from therapy.service.permissions import Action
+from therapy.service.suggesting import SuggestingRules
 from therapy.service.validate import complaint_text, name_text, normalise_code
 
 
-class ComplaintRules(ServiceBase):
+@dataclass(frozen=True)
+class Accepted:
+    """What `accept_suggestions` did: cards sorted, and cards left for the facilitator (no
+    suggestion the app was sure enough of)."""
+
+    accepted: int
+    left: int
+
+
+class ComplaintRules(SuggestingRules):
     def add_complaint(
         self,
         code: str,
@@ -154,26 +165,37 @@ class ComplaintRules(ServiceBase):
                 member.cause = key
             self._touch(snapshot)
 
-    def accept_suggestions(self, code: str, actor: Actor = FACILITATOR) -> int:
-        """Agree the suggested cause of every unsorted complaint or group that has one; a
-        group takes the most confident suggestion of its members. How many were sorted."""
-        from therapy.diagnose import suggest_for
-
-        causes = self.prompts.causes
+    def accept_suggestions(self, code: str, actor: Actor = FACILITATOR) -> Accepted:
+        """Agree the suggested cause of every unsorted complaint or group the suggester is
+        sure enough of; a group takes its most confident member's suggestion. The others
+        are left for the facilitator. Suggestions are worked out before the session is
+        locked, and a card edited meanwhile is left alone."""
+        before = self.store.read(normalise_code(code))
+        self._require(actor, Action.ACCEPT_SUGGESTIONS, before.session)
+        complaints = list(before.complaints.values())
+        suggestions = self.suggestions_for(before.session, complaints) or {}
+        texts = {c.id: c.text for c in complaints}
         with self.store.transaction(normalise_code(code)) as snapshot:
             self._require(actor, Action.ACCEPT_SUGGESTIONS, snapshot.session)
             units: dict[object, list[Complaint]] = {}
             for complaint in sorted(snapshot.complaints.values(), key=lambda c: c.id):
                 key = ("group", complaint.group) if complaint.group is not None else complaint.id
                 units.setdefault(key, []).append(complaint)
-            accepted = 0
+            accepted = left = 0
             for members in units.values():
                 if any(member.cause for member in members):
                     continue
-                suggestion = suggest_for([member.text for member in members], causes)
-                if suggestion.cause:
-                    for member in members:
-                        member.cause = suggestion.cause
-                    accepted += 1
+                found = [
+                    suggestions[m.id]
+                    for m in members
+                    if m.id in suggestions and texts.get(m.id) == m.text
+                ]
+                best = max(found, key=lambda s: s.score, default=None)
+                if best is None or best.cause is None:
+                    left += 1
+                    continue
+                for member in members:
+                    member.cause = best.cause
+                accepted += 1
             self._touch(snapshot)
-            return accepted
+            return Accepted(accepted, left)

@@ -22,6 +22,7 @@ from therapy.model import (
     Suggestion,
 )
 from therapy.service.actions import ActionRules
+from therapy.service.suggesting import SuggestingRules
 from therapy.service.validate import normalise_code
 
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ class SessionView:
     skipped: list[str] = field(default_factory=list)  # earlier sessions that could not be read
     present: set[int] = field(default_factory=set)  # participants whose process runs
     suggestions: dict[int, Suggestion] = field(default_factory=dict)
+    # "": shown (or none yet: before diagnose); "pending": the suggester is still starting,
+    # they follow; "hidden": not for this viewer (a participant watches the facilitator sort)
+    suggesting: str = ""
     alike: dict[int, int] = field(default_factory=dict)  # complaint -> its near-duplicate
     plan: str | None = None
 
@@ -56,7 +60,7 @@ class SessionView:
         return self.board.session.phase
 
 
-class ReadingRules(ActionRules):
+class ReadingRules(ActionRules, SuggestingRules):
     def stamp(self, code: str) -> tuple[int, int, int] | None:
         """Changes whenever the session does; None once it is gone."""
         return self.store.stamp(normalise_code(code))
@@ -133,15 +137,18 @@ class ReadingRules(ActionRules):
             present=self.present(code),
         )
         if board.session.phase.order >= Phase.DIAGNOSE.order:
-            from therapy.diagnose import near_duplicates, suggest
-
-            view.suggestions = {c.id: suggest(c.text, prompts.causes) for c in board.complaints}
+            if viewer.participant is not None:
+                view.suggesting = "hidden"  # the suggester is the facilitator's tool
+            else:
+                suggestions = self.suggestions(board, wait=False)
+                view.suggesting = "pending" if suggestions is None else ""
+                view.suggestions = suggestions or {}
             if board.session.phase is Phase.DIAGNOSE:
-                view.alike = near_duplicates({c.id: c.text for c in board.complaints})
+                view.alike = self.alike(board, wait=False)
         if board.session.phase is Phase.CLOSE:
             # What `therapy export` writes, from what is loaded already: at close every card
             # is revealed, so every viewer's board is the whole.
-            view.plan = self._render(board, history, "md", None)
+            view.plan = self._render(board, history, "md", None, view.suggestions)
         return view
 
     def plan(
@@ -155,11 +162,20 @@ class ReadingRules(ActionRules):
         board = self.board(code, viewer)
         return self._render(board, self.history(board.session), fmt, template)
 
-    def _render(self, board: Board, history: History, fmt: str, template: str | None) -> str:
+    def _render(
+        self,
+        board: Board,
+        history: History,
+        fmt: str,
+        template: str | None,
+        suggestions: dict[int, Suggestion] | None = None,
+    ) -> str:
         from therapy.export import build_plan, render
 
         relationship = self.relationship(board.session.code, board, history.items)
-        plan = build_plan(board, relationship, history, self.prompts, self.today())
+        if suggestions is None:
+            suggestions = self.suggestions(board) or {}
+        plan = build_plan(board, relationship, history, self.prompts, self.today(), suggestions)
         return render(plan, fmt, template)
 
     def write_plan(self, code: str, path: Path, fmt: str = "md") -> None:

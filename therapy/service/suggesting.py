@@ -1,0 +1,175 @@
+"""Suggested causes: the suggester trained on the corpus and on every cause agreed in the data
+folder's sessions (demo sessions aside), kept per process and rebuilt when a label changes.
+
+The suggester is heavy to start (word vectors, training) and light to ask, so a process
+builds it once, in the thread that first needs it, and builds it again only when another
+session's agreed causes changed (the current session's own causes are passed at each ask,
+so sorting a card does not retrain). Other sessions are read only when their file changed:
+each is stat'ed, not read, at every ask. The TUI never waits for a build: `suggestions(...,
+wait=False)` answers None while one is on its way, and the screen says so."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from therapy.model import Board, Complaint, Labelled, Session, Suggestion, TherapyError
+from therapy.service.base import ServiceBase
+from therapy.service.validate import normalise_code
+
+if TYPE_CHECKING:
+    from therapy.diagnose import Suggester
+
+Stamp = tuple[int, int, int]
+
+
+class _Cache:
+    """What one process keeps for one data folder and prompts folder."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.labels: dict[str, tuple[Stamp, list[Labelled]]] = {}
+        # by the session left out of training (its own causes are passed at each ask): the
+        # key it was built for (every other session's stamp) and the suggester
+        self.built: dict[str, tuple[tuple[object, ...], Suggester]] = {}
+        self.building: set[str] = set()
+        self.failed: str | None = None
+
+
+_caches: dict[tuple[Path, Path | None], _Cache] = {}
+_caches_lock = threading.Lock()
+
+
+def _is_demo(pair: str) -> bool:
+    return pair.startswith("demo ")
+
+
+def agreed_causes(complaints: Sequence[Complaint]) -> dict[int, str]:
+    return {c.id: c.cause for c in complaints if c.cause}
+
+
+class SuggestingRules(ServiceBase):
+    def _suggest_cache(self) -> _Cache:
+        key = (Path(self.store.root), self.prompts_folder)
+        with _caches_lock:
+            return _caches.setdefault(key, _Cache())
+
+    def learned_labels(self, leave_out: str = "", cache: _Cache | None = None) -> list[Labelled]:
+        """Every cause agreed in the data folder's sessions but LEAVE_OUT, demo sessions
+        aside; a session that cannot be read is left out too (its history says so where it
+        is shown)."""
+        return [label for _, labels in self._labels(leave_out, cache) for label in labels]
+
+    def _labels(
+        self, leave_out: str, cache: _Cache | None = None
+    ) -> list[tuple[tuple[str, Stamp], list[Labelled]]]:
+        cache = cache or self._suggest_cache()
+        entries, _ = self.store.index()
+        found = []
+        for entry in entries:
+            if _is_demo(entry.pair) or entry.code == leave_out:
+                continue
+            stamp = self.store.stamp(entry.code)
+            if stamp is None:
+                continue
+            kept = cache.labels.get(entry.code)
+            if kept is None or kept[0] != stamp:
+                try:
+                    snapshot = self.store.read(entry.code)
+                except TherapyError:
+                    continue
+                session = snapshot.session
+                labels = [
+                    Labelled(c.text, c.cause, session.pair, session.code, c.id, session.title)
+                    for c in sorted(snapshot.complaints.values(), key=lambda c: c.id)
+                    if c.cause and not _is_demo(session.pair)
+                ]
+                kept = cache.labels[entry.code] = (stamp, labels)
+            found.append(((entry.code, kept[0]), kept[1]))
+        return found
+
+    def suggester(self, leave_out: str = "", wait: bool = True) -> Suggester | None:
+        """The suggester trained on the corpus and on the causes agreed in every session but
+        LEAVE_OUT, as they are now. With WAIT false it never builds in this thread: it
+        answers the one built last for LEAVE_OUT (however old), or None while the first one
+        is on its way."""
+        cache = self._suggest_cache()
+        with cache.lock:
+            found = self._labels(leave_out, cache)
+            labels = [label for _, kept in found for label in kept]
+            key = tuple((la.session, la.complaint, la.cause, la.text) for la in labels)
+            built = cache.built.get(leave_out)
+            if built is not None and built[0] == key:
+                return built[1]
+            if not wait:
+                if cache.failed:
+                    raise TherapyError(cache.failed)
+                if leave_out not in cache.building:
+                    cache.building.add(leave_out)
+                    threading.Thread(
+                        target=self._build, args=(cache, leave_out, key, labels), daemon=True
+                    ).start()
+                return built[1] if built else None
+        return self._build(cache, leave_out, key, labels)
+
+    def building_suggester(self, leave_out: str = "") -> bool:
+        """Whether a suggester for LEAVE_OUT is being built in this process now."""
+        cache = self._suggest_cache()
+        with cache.lock:
+            return (
+                normalise_code(leave_out) in cache.building if leave_out else "" in cache.building
+            )
+
+    def _build(
+        self, cache: _Cache, leave_out: str, key: tuple[object, ...], labels: list[Labelled]
+    ) -> Suggester:
+        from therapy.diagnose import Suggester
+        from therapy.prompts import load_corpus
+
+        try:
+            built = Suggester(self.prompts.causes, load_corpus(self.prompts_folder), labels)
+        except TherapyError as error:
+            with cache.lock:
+                cache.building.discard(leave_out)
+                cache.failed = str(error)
+            raise
+        with cache.lock:
+            cache.built[leave_out] = (key, built)
+            while len(cache.built) > 4:  # a process looks at a session or two
+                del cache.built[next(iter(cache.built))]
+            cache.building.discard(leave_out)
+            cache.failed = None
+        return built
+
+    def suggestions(self, board: Board, wait: bool = True) -> dict[int, Suggestion] | None:
+        """The suggested cause of every complaint on the board; see `suggestions_for`."""
+        return self.suggestions_for(board.session, board.complaints, wait)
+
+    def suggestions_for(
+        self, session: Session, complaints: Sequence[Complaint], wait: bool = True
+    ) -> dict[int, Suggestion] | None:
+        """The suggested cause of each complaint (this session's agreed causes count for the
+        others, never for themselves); None while the suggester is still being built and
+        WAIT is false."""
+        suggester = self.suggester(session.code, wait)
+        if suggester is None:
+            return None
+        return suggester.suggest(
+            {c.id: c.text for c in complaints},
+            agreed_causes(complaints),
+            session=session.code,
+            pair="" if _is_demo(session.pair) else session.pair,
+        )
+
+    def alike(self, board: Board, wait: bool = True) -> dict[int, int]:
+        """Each complaint's most alike other one, where one is alike enough: by meaning once
+        the suggester's word vectors are loaded, by shared words until then."""
+        from therapy.diagnose import near_duplicates
+
+        texts = {c.id: c.text for c in board.complaints}
+        suggester = self.suggester(board.session.code, wait)
+        if suggester is None:
+            return near_duplicates(texts)
+        return suggester.alike(texts)
