@@ -67,6 +67,7 @@ async def settle(pilot: Pilot[None], rounds: int = 300) -> None:
             on_screen is not None
             and app.live.shown == stored
             and on_screen.phase is app.sessions.session(app.live.code).phase
+            and on_screen.view.suggesting != "pending"  # the suggester's first build
         ):
             await pilot.pause(0.05)
             return

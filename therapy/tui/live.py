@@ -63,9 +63,12 @@ class Live:
         seen = self.shown
         present: set[int] | None = None  # the first look (after a second) always reloads
         polls = 0
+        pending = False  # the view on screen waits for the suggester
         while not worker.is_cancelled:
             forced = self.wake.is_set()
             self.wake.clear()
+            if pending and not self.sessions.building_suggester(self.code):
+                forced = True  # it is ready: show its suggestions
             stamp = self.sessions.stamp(self.code)
             if stamp is None:
                 self.app.post_message(SessionGone(f"Session {self.code} was deleted."))
@@ -88,6 +91,7 @@ class Live:
                     self.app.call_from_thread(self.app.notify, str(error), severity="error")
                 else:
                     seen = stamp
+                    pending = view.suggesting == "pending"
                     if not worker.is_cancelled:
                         self.app.post_message(SessionChanged(view, stamp))
             self.wake.wait(POLL_SECONDS)

@@ -35,8 +35,10 @@ def card_detail(item: Item, view: SessionView, facilitating: bool) -> Content:
     """The highlighted card in full: every member's text, then what the app suggests and
     the words that decided it, and the near-duplicate it could be merged with."""
     suggestion = item_suggestion(item, view.suggestions)
-    reason = inert(suggestion.reason)  # words from the prompts and the card
-    if suggestion.cause not in view.prompts.cause_keys:
+    reason = inert(suggestion.reason)  # words of the card, and of earlier cards
+    if view.suggesting == "pending":
+        hint = Content("Suggestion: on its way (the suggester is starting)")
+    elif suggestion.cause not in view.prompts.cause_keys:
         then = ": move it with a number key" if facilitating else ""
         hint = Content.assemble("No suggestion (", reason, f"){then}")
     else:
@@ -49,7 +51,7 @@ def card_detail(item: Item, view: SessionView, facilitating: bool) -> Content:
         else:
             hint = Content.assemble("Suggests ", cause)
         then = " · enter accepts" if facilitating and suggestion.cause != item.lead.cause else ""
-        hint = Content.assemble(hint, f" ({suggestion.score:.1f}, ", reason, f"){then}")
+        hint = Content.assemble(hint, f" ({suggestion.score:.2f}; ", reason, f"){then}")
     parts = [item_texts(item), hint.stylize_before(MUTED)]
     if (alike := alike_of(item, view.alike)) is not None:
         merge = f": m here, then m on #{alike} merges them" if facilitating else ""
@@ -236,6 +238,9 @@ class DiagnoseScreen(PhaseScreen):
         if item is None:
             return
         cause = item_suggestion(item, self.view.suggestions).cause
+        if self.view.suggesting == "pending":
+            self.app.notify("The suggestions are on their way: try again in a moment.")
+            return
         if cause is None:
             self.app.notify(f"No suggestion for {item_ids(item)}: move it with a number key.")
             return
@@ -246,8 +251,11 @@ class DiagnoseScreen(PhaseScreen):
         viewer = self.therapy.viewer
 
         def accept_all(sessions: Sessions, code: str) -> None:
-            count = sessions.accept_suggestions(code, viewer)
-            self.app.call_from_thread(self.app.notify, f"Accepted {plural(count, 'suggestion')}.")
+            done = sessions.accept_suggestions(code, viewer)
+            said = f"Accepted {plural(done.accepted, 'suggestion')}"
+            if done.left:
+                said += f"; {plural(done.left, 'card')} left for you: the app was not sure enough"
+            self.app.call_from_thread(self.app.notify, said + ".")
 
         self.act(accept_all)
 

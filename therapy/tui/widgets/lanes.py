@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 
 from textual.content import Content
 
-from therapy.model import Item, Suggestion
+from therapy.model import NO_SUGGESTION, Item, Suggestion
 from therapy.service import SessionView
 from therapy.tui.widgets.cards import CardList, inert
 from therapy.tui.widgets.causes import LANE_STYLES
 
-NO_SUGGESTION = Suggestion(None, 0.0, ())
 SIDE_WIDTH = 12  # a longer side name is cut in a row (it is shown in full with the card)
 
 
@@ -66,12 +65,16 @@ def side_label(item: Item) -> str:
 
 
 def suggestion_mark(item: Item, view: SessionView) -> Content:
-    """'→2 0.8': the app suggests lane 2, so sure; '✓ 0.8': it is where the app suggests;
-    '–': no suggestion."""
+    """'→2 0.82': the app suggests lane 2, so sure; '✓ 0.82': it is where the app suggests;
+    '–': no suggestion; '…': suggestions are on their way; nothing for a participant."""
+    if view.suggesting == "hidden":
+        return Content("")
+    if view.suggesting == "pending":
+        return Content.styled("…".ljust(7), "$text-muted")
     suggestion = item_suggestion(item, view.suggestions)
     if suggestion.cause not in view.prompts.cause_keys:
-        return Content.styled("–".ljust(6), "$text-muted")
-    score = Content.styled(f" {suggestion.score:.1f}", "$text-muted")
+        return Content.styled("–".ljust(7), "$text-muted")
+    score = Content.styled(f" {suggestion.score:.2f}", "$text-muted")
     if suggestion.cause == item.lead.cause:
         return Content.assemble(("✓ ", "bold $success"), score)
     lane = view.prompts.cause_keys.index(suggestion.cause) + 1
@@ -90,7 +93,9 @@ def lane_row(item: Item, view: SessionView, merging: bool = False) -> Content:
     side = inert(side_label(item)).truncate(width, ellipsis=True, pad=True).stylize("$text-muted")
     alike = ("≈ ", "$warning") if alike_of(item, view.alike) is not None else "  "
     text = inert(" ".join(item.lead.text.split()))  # one line, however it was typed
-    return Content.assemble(number, " ", side, "  ", suggestion_mark(item, view), " ", alike, text)
+    mark = suggestion_mark(item, view)
+    gap = " " if mark.cell_length else ""
+    return Content.assemble(number, " ", side, "  ", mark, gap, alike, text)
 
 
 class LaneList(CardList):
