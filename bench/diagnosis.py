@@ -101,7 +101,6 @@ def curve(corpus: list[Labelled], settings: Settings) -> dict[str, list[float]]:
                 dict(enumerate(texts)),
                 {i: e.cause for i, e in enumerate(agreed)},
                 session="NOW",
-                pair=pair,
             )
             here.append(
                 sum(got[len(agreed) + i].cause == e.cause for i, e in enumerate(tests)) / len(tests)
@@ -112,7 +111,7 @@ def curve(corpus: list[Labelled], settings: Settings) -> dict[str, list[float]]:
                 for i, e in enumerate(agreed)
             ]
             later = Suggester(causes, train, learned, settings=settings, pair=pair)
-            earlier.append(score(later, tests, session="NOW", pair=pair)["accepted"])
+            earlier.append(score(later, tests, session="NOW")["accepted"])
         results["this session"].append(here)
         results["earlier session"].append(earlier)
     return {k: [statistics.mean(col) for col in zip(*v, strict=True)] for k, v in results.items()}

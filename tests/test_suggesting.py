@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
+import time
 import tomllib
 from pathlib import Path
 
@@ -82,14 +82,10 @@ def test_a_screen_never_waits_for_the_suggester(tmp_path: Path) -> None:
     move_to(sessions, code, Phase.DIAGNOSE)
     first = sessions.view(code, FACILITATOR)
     assert first.suggesting == "pending" and first.suggestions == {}
-    done = threading.Event()
-
-    def ready() -> None:
-        sessions.suggester(code)  # waits for the build under way (or builds)
-        done.set()
-
-    threading.Thread(target=ready, daemon=True).start()
-    assert done.wait(60)
+    deadline = time.monotonic() + 120  # a condition awaited, generously: not a timing
+    while sessions.building_suggester(code) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not sessions.building_suggester(code)
     later = sessions.view(code, OBSERVER)
     assert later.suggesting == "" and later.suggestions[1].cause == "different-goals"
     alex = sessions.join(code, "Sales", "Alex")

@@ -225,10 +225,12 @@ class Suggester:
         texts: Mapping[int, str],
         agreed: Mapping[int, str] | None = None,
         session: str = "",
-        pair: str = "",
+        groups: Mapping[int, int] | None = None,
     ) -> dict[int, Suggestion]:
         """A suggestion for each complaint of a session: TEXTS by id, AGREED the causes
-        agreed in it so far (by id). A complaint's own agreed cause never counts for it."""
+        agreed in it so far (by id), GROUPS each grouped complaint's group. A complaint's
+        own agreed cause never counts for it, nor do its group's."""
+        groups = groups or {}
         agreed = {i: c for i, c in (agreed or {}).items() if c in self.names and i in texts}
         ids = sorted(texts)
         if not ids:
@@ -275,8 +277,13 @@ class Suggester:
             pull = np.zeros(len(self.keys))
             nearest: tuple[float, int] | None = None
             for column in np.nonzero(likeness[row] >= self.settings.alike)[0]:
-                if pool_id[column] == complaint:
-                    continue  # its own cause says nothing about it
+                other = pool_id[column]
+                if other == complaint or (
+                    other is not None
+                    and complaint in groups
+                    and groups.get(other) == groups[complaint]
+                ):
+                    continue  # its own cause (its group's) says nothing about it
                 s = float(likeness[row, column])
                 k = self.keys.index(pool_cause[column])
                 strength = (s - self.settings.alike) / (1 - self.settings.alike)

@@ -20,6 +20,7 @@ from therapy.model import (
     Session,
     Snapshot,
     Suggestion,
+    TherapyError,
 )
 from therapy.service.actions import ActionRules
 from therapy.service.suggesting import SuggestingRules
@@ -42,8 +43,11 @@ class SessionView:
     present: set[int] = field(default_factory=set)  # participants whose process runs
     suggestions: dict[int, Suggestion] = field(default_factory=dict)
     # "": shown (or none yet: before diagnose); "pending": the suggester is still starting,
-    # they follow; "hidden": not for this viewer (a participant watches the facilitator sort)
+    # they follow; "refreshing": shown, and newer ones (other sessions' causes changed)
+    # follow; "failed": the suggester could not start (suggestion_error says why);
+    # "hidden": not for this viewer (a participant watches the facilitator sort)
     suggesting: str = ""
+    suggestion_error: str = ""
     alike: dict[int, int] = field(default_factory=dict)  # complaint -> its near-duplicate
     plan: str | None = None
 
@@ -140,11 +144,21 @@ class ReadingRules(ActionRules, SuggestingRules):
             if viewer.participant is not None:
                 view.suggesting = "hidden"  # the suggester is the facilitator's tool
             else:
-                suggestions = self.suggestions(board, wait=False)
-                view.suggesting = "pending" if suggestions is None else ""
-                view.suggestions = suggestions or {}
+                try:
+                    suggestions = self.suggestions(board, wait=False)
+                except TherapyError as error:  # said once; the cards are sorted by hand
+                    view.suggesting, view.suggestion_error = "failed", str(error)
+                else:
+                    view.suggestions = suggestions or {}
+                    if suggestions is None:
+                        view.suggesting = "pending"
+                    elif self.building_suggester(code):
+                        view.suggesting = "refreshing"  # shown; newer ones follow
             if board.session.phase is Phase.DIAGNOSE:
-                view.alike = self.alike(board, wait=False)
+                try:
+                    view.alike = self.alike(board, wait=False)
+                except TherapyError:
+                    view.alike = {}
         if board.session.phase is Phase.CLOSE:
             # What `therapy export` writes, from what is loaded already: at close every card
             # is revealed, so every viewer's board is the whole.

@@ -35,7 +35,7 @@ class _Cache:
         # key it was built for (every other session's stamp) and the suggester
         self.built: dict[str, tuple[tuple[object, ...], Suggester]] = {}
         self.building: set[str] = set()
-        self.failed: str | None = None
+        self.failed: dict[str, str] = {}  # a background build's error, until it is said
 
 
 _caches: dict[tuple[Path, Path | None], _Cache] = {}
@@ -60,7 +60,9 @@ class SuggestingRules(ServiceBase):
         """Every cause agreed in the data folder's sessions but LEAVE_OUT, demo sessions
         aside; a session that cannot be read is left out too (its history says so where it
         is shown)."""
-        return [label for _, labels in self._labels(leave_out, cache) for label in labels]
+        cache = cache or self._suggest_cache()
+        with cache.lock:
+            return [label for _, labels in self._labels(leave_out, cache) for label in labels]
 
     def _labels(
         self, leave_out: str, cache: _Cache | None = None
@@ -88,59 +90,87 @@ class SuggestingRules(ServiceBase):
                 ]
                 kept = cache.labels[entry.code] = (stamp, labels)
             found.append(((entry.code, kept[0]), kept[1]))
+        listed = {entry.code for entry in entries}
+        for gone in [code for code in cache.labels if code not in listed]:
+            del cache.labels[gone]  # deleted sessions are forgotten
         return found
 
-    def suggester(self, leave_out: str = "", wait: bool = True) -> Suggester | None:
+    def suggester(self, leave_out: str = "", wait: bool = True, pair: str = "") -> Suggester | None:
         """The suggester trained on the corpus and on the causes agreed in every session but
-        LEAVE_OUT, as they are now. With WAIT false it never builds in this thread: it
-        answers the one built last for LEAVE_OUT (however old), or None while the first one
-        is on its way."""
+        LEAVE_OUT (whose pair is PAIR: its sessions weigh more), as they are now. With WAIT
+        false it never builds in this thread: it answers the one built last for LEAVE_OUT
+        (however old; a new one is being built), or None while the first one is on its way;
+        a build that failed in the background is said once, as a TherapyError."""
         cache = self._suggest_cache()
         with cache.lock:
             found = self._labels(leave_out, cache)
             labels = [label for _, kept in found for label in kept]
-            key = tuple((la.session, la.complaint, la.cause, la.text) for la in labels)
+            key = (pair, *((la.session, la.complaint, la.cause, la.text) for la in labels))
             built = cache.built.get(leave_out)
             if built is not None and built[0] == key:
                 return built[1]
             if not wait:
-                if cache.failed:
-                    raise TherapyError(cache.failed)
+                failed = cache.failed.pop(leave_out, None)
+                if failed:
+                    raise TherapyError(failed)
                 if leave_out not in cache.building:
                     cache.building.add(leave_out)
                     threading.Thread(
-                        target=self._build, args=(cache, leave_out, key, labels), daemon=True
+                        target=self._build_behind,
+                        args=(cache, leave_out, key, labels, pair),
+                        daemon=True,
                     ).start()
                 return built[1] if built else None
-        return self._build(cache, leave_out, key, labels)
+        return self._build(cache, leave_out, key, labels, pair)
 
     def building_suggester(self, leave_out: str = "") -> bool:
         """Whether a suggester for LEAVE_OUT is being built in this process now."""
         cache = self._suggest_cache()
         with cache.lock:
-            return (
-                normalise_code(leave_out) in cache.building if leave_out else "" in cache.building
-            )
+            return (normalise_code(leave_out) if leave_out else "") in cache.building
+
+    def _build_behind(
+        self,
+        cache: _Cache,
+        leave_out: str,
+        key: tuple[object, ...],
+        labels: list[Labelled],
+        pair: str,
+    ) -> None:
+        """A build in a thread of its own: whatever goes wrong is kept, to be said by the
+        next ask, and the build is over either way."""
+        try:
+            self._build(cache, leave_out, key, labels, pair)
+        except TherapyError as error:
+            with cache.lock:
+                cache.failed[leave_out] = str(error)
+        except Exception as error:  # noqa: BLE001 - a thread has no one else to tell
+            with cache.lock:
+                cache.failed[leave_out] = (
+                    f"The suggester could not start ({type(error).__name__}: {error}); "
+                    "the cards can still be sorted by hand."
+                )
+        finally:
+            with cache.lock:
+                cache.building.discard(leave_out)
 
     def _build(
-        self, cache: _Cache, leave_out: str, key: tuple[object, ...], labels: list[Labelled]
+        self,
+        cache: _Cache,
+        leave_out: str,
+        key: tuple[object, ...],
+        labels: list[Labelled],
+        pair: str,
     ) -> Suggester:
         from therapy.diagnose import Suggester
         from therapy.prompts import load_corpus
 
-        try:
-            built = Suggester(self.prompts.causes, load_corpus(self.prompts_folder), labels)
-        except TherapyError as error:
-            with cache.lock:
-                cache.building.discard(leave_out)
-                cache.failed = str(error)
-            raise
+        corpus = load_corpus(self.prompts_folder)
+        built = Suggester(self.prompts.causes, corpus, labels, pair=pair)
         with cache.lock:
             cache.built[leave_out] = (key, built)
             while len(cache.built) > 4:  # a process looks at a session or two
                 del cache.built[next(iter(cache.built))]
-            cache.building.discard(leave_out)
-            cache.failed = None
         return built
 
     def suggestions(self, board: Board, wait: bool = True) -> dict[int, Suggestion] | None:
@@ -153,14 +183,15 @@ class SuggestingRules(ServiceBase):
         """The suggested cause of each complaint (this session's agreed causes count for the
         others, never for themselves); None while the suggester is still being built and
         WAIT is false."""
-        suggester = self.suggester(session.code, wait)
+        pair = "" if _is_demo(session.pair) else session.pair
+        suggester = self.suggester(session.code, wait, pair)
         if suggester is None:
             return None
         return suggester.suggest(
             {c.id: c.text for c in complaints},
             agreed_causes(complaints),
             session=session.code,
-            pair="" if _is_demo(session.pair) else session.pair,
+            groups={c.id: c.group for c in complaints if c.group is not None},
         )
 
     def alike(self, board: Board, wait: bool = True) -> dict[int, int]:
@@ -169,7 +200,10 @@ class SuggestingRules(ServiceBase):
         from therapy.diagnose import near_duplicates
 
         texts = {c.id: c.text for c in board.complaints}
-        suggester = self.suggester(board.session.code, wait)
+        session = board.session
+        suggester = self.suggester(
+            session.code, wait, "" if _is_demo(session.pair) else session.pair
+        )
         if suggester is None:
             return near_duplicates(texts)
         return suggester.alike(texts)

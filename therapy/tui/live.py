@@ -88,10 +88,15 @@ class Live:
                     return
                 except TherapyError as error:  # e.g. a broken prompts file
                     seen = stamp  # said once, not again at every poll
+                    pending = False
                     self.app.call_from_thread(self.app.notify, str(error), severity="error")
                 else:
                     seen = stamp
-                    pending = view.suggesting == "pending"
+                    pending = view.suggesting in ("pending", "refreshing")
+                    if view.suggestion_error:
+                        self.app.call_from_thread(
+                            self.app.notify, view.suggestion_error, severity="error"
+                        )
                     if not worker.is_cancelled:
                         self.app.post_message(SessionChanged(view, stamp))
             self.wake.wait(POLL_SECONDS)

@@ -38,6 +38,8 @@ def card_detail(item: Item, view: SessionView, facilitating: bool) -> Content:
     reason = inert(suggestion.reason)  # words of the card, and of earlier cards
     if view.suggesting == "pending":
         hint = Content("Suggestion: on its way (the suggester is starting)")
+    elif view.suggesting == "failed":
+        hint = Content("No suggestions: the suggester could not start")
     elif suggestion.cause not in view.prompts.cause_keys:
         then = ": move it with a number key" if facilitating else ""
         hint = Content.assemble("No suggestion (", reason, f"){then}")
@@ -52,7 +54,9 @@ def card_detail(item: Item, view: SessionView, facilitating: bool) -> Content:
             hint = Content.assemble("Suggests ", cause)
         then = " · enter accepts" if facilitating and suggestion.cause != item.lead.cause else ""
         hint = Content.assemble(hint, f" ({suggestion.score:.2f}; ", reason, f"){then}")
-    parts = [item_texts(item), hint.stylize_before(MUTED)]
+    parts = [item_texts(item)]
+    if view.suggesting != "hidden":  # a participant watches; the suggestions are not theirs
+        parts.append(hint.stylize_before(MUTED))
     if (alike := alike_of(item, view.alike)) is not None:
         merge = f": m here, then m on #{alike} merges them" if facilitating else ""
         parts.append(Content.styled(f"≈ Looks like #{alike}{merge}", "$warning"))
@@ -248,6 +252,9 @@ class DiagnoseScreen(PhaseScreen):
         self.act(lambda s, code: s.set_cause(code, item.lead.id, cause, viewer))
 
     def action_accept_all(self) -> None:
+        if self.view.suggesting == "pending":
+            self.app.notify("The suggestions are on their way: try again in a moment.")
+            return
         viewer = self.therapy.viewer
 
         def accept_all(sessions: Sessions, code: str) -> None:
