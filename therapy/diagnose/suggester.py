@@ -51,6 +51,7 @@ class Settings:
     pull: float = 4.0  # how much alike agreed complaints move the suggestion
     same_pair: float = 2.0  # ... more when they are the same pair's
     min_count: int = 2  # complaints a word must be in to be learned
+    own_count: int = 1  # ... as the pair's own (from its sorted cards)
     evidence: float = 2.0  # meaningful words at which a text's vector counts half
     cite: float = 0.7  # likeness from which the nearest agreed complaint is named
     words: int = 3  # words given as the reason
@@ -97,8 +98,9 @@ class Suggester:
                 if pair and example.pair == pair:
                     weight *= self.settings.same_pair
                 weights.append(weight)
-        self.model = self._fit([*corpus, *agreed], weights) if agreed else base
-        self.examples, self.weights = [*corpus, *agreed], weights
+        own = [False] * len(corpus) + [bool(pair) and e.pair == pair for e in agreed]
+        self.model = self._fit([*corpus, *agreed], weights, own=own) if agreed else base
+        self.examples, self.weights, self.own = [*corpus, *agreed], weights, own
         self._update: tuple[tuple[object, ...], _Model] | None = None
         self.agreed = agreed
         self.agreed_weights = np.array(weights[len(corpus) :], dtype=np.float64)
@@ -124,20 +126,34 @@ class Suggester:
         said = np.array([len(meaningful(text)) for text in texts], dtype=np.float32)
         return unit * (said / (said + self.settings.evidence))[:, None]
 
-    def _sparse(self, texts: list[str], vocab: dict[str, int], grow: bool) -> Sparse:
-        """The texts' stems and stem pairs, as columns of VOCAB; with GROW, VOCAB is made
-        from these texts, of the features that at least `min_count` of them have (a word
-        seen once says more about its writer than about a cause)."""
-        found = [features(text) for text in texts]
+    def _sparse(
+        self,
+        texts: list[str],
+        vocab: dict[str, int],
+        grow: bool,
+        own: Sequence[bool] | None = None,
+    ) -> Sparse:
+        """The texts' stems and stem pairs, as columns of VOCAB; with GROW, VOCAB takes the
+        features that at least `min_count` of these texts have (a word seen once says more
+        about its writer than about a cause). A text of the pair being suggested for (OWN)
+        has each feature twice: as itself, and as the pair's own ("@quota"), so that the
+        pair's sorted cards can teach what a word means between these two teams without
+        unteaching what it means elsewhere (feature augmentation, Daumé 2007)."""
+        own = own if own is not None else [False] * len(texts)
+        found: list[list[str]] = []
+        for text, mine in zip(texts, own, strict=True):
+            plain = list(features(text))
+            found.append(plain + [f"@{f}" for f in plain] if mine else plain)
         if grow:
             counts = Counter(f for text in found for f in text)
             for feature, count in counts.items():
-                if count >= self.settings.min_count:
+                needed = self.settings.own_count if feature[0] == "@" else self.settings.min_count
+                if count >= needed:
                     vocab.setdefault(feature, len(vocab))
         rows: list[int] = []
         cols: list[int] = []
-        for row, text in enumerate(found):
-            for feature in text:
+        for row, listed in enumerate(found):
+            for feature in listed:
                 column = vocab.get(feature)
                 if column is not None:
                     rows.append(row)
@@ -154,18 +170,39 @@ class Suggester:
         examples: Sequence[Labelled],
         weights: Sequence[float],
         start: _Model | None = None,
+        own: Sequence[bool] | None = None,
     ) -> _Model:
-        """A model of EXAMPLES; with START, START's vocabulary and weights, updated in a
-        few steps (for the causes agreed in the session being sorted)."""
+        """A model of EXAMPLES (OWN: which are the pair's); with START, START's weights
+        updated in a few steps (for the causes agreed in the session being sorted), its
+        vocabulary grown by the pair's own features only."""
         vocab: dict[str, int] = dict(start.vocab) if start else {}
         texts = [e.text for e in examples]
-        sparse = self._sparse(texts, vocab, grow=start is None)
+        if start is None:
+            sparse = self._sparse(texts, vocab, grow=True, own=own)
+        else:
+            grown: dict[str, int] = {}
+            self._sparse(
+                [t for t, o in zip(texts, own or [], strict=False) if o],
+                grown,
+                grow=True,
+                own=[True] * sum(own or []),
+            )
+            for feature in grown:
+                if feature[0] == "@":
+                    vocab.setdefault(feature, len(vocab))
+            sparse = self._sparse(texts, vocab, grow=False, own=own)
         dense = self._dense(texts) * self.settings.dense_scale
         if not examples:
             k = len(self.keys)
             zero = Weights(np.zeros((self.vectors.dim, k)), np.zeros((1, k)), np.zeros(k))
             return _Model(vocab, zero)
         labels = np.array([self.keys.index(e.cause) for e in examples])
+        begin = None
+        if start is not None:
+            extra = np.zeros((max(1, len(vocab)) - start.weights.sparse.shape[0], len(self.keys)))
+            begin = Weights(
+                start.weights.dense, np.vstack([start.weights.sparse, extra]), start.weights.bias
+            )
         fitted = train(
             dense,
             sparse,
@@ -175,7 +212,7 @@ class Suggester:
             self.settings.l2_dense,
             self.settings.l2_sparse,
             steps=self.settings.update_steps if start else self.settings.steps,
-            start=start.weights if start else None,
+            start=begin,
         )
         return _Model(vocab, fitted)
 
@@ -209,13 +246,18 @@ class Suggester:
             * (self.settings.agreed if self._guess(p) == e.cause else self.settings.corrected)
             for e, p in zip(here, guessed, strict=True)
         ]
-        model = self._fit([*self.examples, *here], [*self.weights, *weights], start=self.model)
+        model = self._fit(
+            [*self.examples, *here],
+            [*self.weights, *weights],
+            start=self.model,
+            own=[*self.own, *([True] * len(here))],
+        )
         self._update = (key, model)
         return model
 
-    def _predict(self, model: _Model, texts: list[str]) -> np.ndarray:
+    def _predict(self, model: _Model, texts: list[str], own: bool = False) -> np.ndarray:
         dense = self._dense(texts) * self.settings.dense_scale
-        sparse = self._sparse(texts, model.vocab, grow=False)
+        sparse = self._sparse(texts, model.vocab, grow=False, own=[own] * len(texts))
         return softmax(model.weights.logits(dense, sparse))
 
     # -- asking ---------------------------------------------------------------------------
@@ -238,16 +280,19 @@ class Suggester:
         order = [texts[i] for i in ids]
         dense = self._dense(order)
         unit = self._unit(order)
-        sparse = self._sparse(order, self.model.vocab, grow=False)
+        sparse = self._sparse(order, self.model.vocab, grow=False, own=[True] * len(order))
         base = softmax(self.model.weights.logits(dense * self.settings.dense_scale, sparse))
+        models = [self.model] * len(ids)
         if agreed:
             # the cards still to sort learn from the sorted ones; a sorted card keeps the
             # suggestion it had before anything was sorted (its own cause is no evidence)
             updated = self._updated(texts, agreed)
-            later = softmax(updated.weights.logits(dense * self.settings.dense_scale, sparse))
+            own = self._sparse(order, updated.vocab, grow=False, own=[True] * len(order))
+            later = softmax(updated.weights.logits(dense * self.settings.dense_scale, own))
             for row, complaint in enumerate(ids):
                 if complaint not in agreed:
                     base[row] = later[row]
+                    models[row] = updated
         # the agreed complaints that can pull: other sessions' (not this one's: its own
         # current causes are below) and this session's
         others = [
@@ -305,7 +350,7 @@ class Suggester:
             if not meaningful(order[row]) and not like:
                 found[complaint] = NOTHING  # "Why?": no word to go on
                 continue
-            reasons = self._words(order[row], dense[row], best)
+            reasons = self._words(order[row], best, models[row])
             if not reasons and not like:  # only the tone of it: no reason to give
                 confidence = min(confidence, self.settings.threshold - 0.01)
             found[complaint] = self._suggestion(key, confidence, reasons, like, probabilities)
@@ -354,9 +399,11 @@ class Suggester:
             reason="; ".join(parts) or "the text as a whole",
         )
 
-    def _words(self, text: str, dense_row: np.ndarray, best: int) -> tuple[str, ...]:
-        """The words that weighed most for cause BEST against the others, as written."""
-        weights = self.model.weights
+    def _words(self, text: str, best: int, model: _Model) -> tuple[str, ...]:
+        """The words that weighed most for cause BEST against the others in MODEL, as
+        written: each token's share of the word vector's part, and each stem's (and stem
+        pair's, halved) weight, the pair's own included."""
+        weights = model.weights
         margin_dense = weights.dense[:, best] - weights.dense.mean(axis=1)
         margin_sparse = weights.sparse[:, best] - weights.sparse.mean(axis=1)
         tokens = self.vectors.tokens([text])[0]
@@ -368,6 +415,8 @@ class Suggester:
         centred_norm = np.linalg.norm(unit - self.centre) or 1
         scale = self.settings.dense_scale / (len(tokens.ids) * (np.linalg.norm(mean) or 1))
         scale /= centred_norm
+        said = len(meaningful(text))
+        scale *= said / (said + self.settings.evidence)
         score: dict[str, float] = {}
         written: dict[str, str] = {}
         for word, contribution in zip(tokens.words, raw @ margin_dense * scale, strict=True):
@@ -376,15 +425,16 @@ class Suggester:
                 continue
             score[key] = score.get(key, 0.0) + float(contribution)
         for feature, parts in features(text).items():
-            column = self.model.vocab.get(feature)
-            if column is None:
-                continue
-            for word in parts:
-                key = word.casefold()
-                if len(key) < 3 or key.isdigit():
+            for column in (model.vocab.get(feature), model.vocab.get(f"@{feature}")):
+                if column is None:
                     continue
-                written.setdefault(key, word)
-                score[key] = score.get(key, 0.0) + float(margin_sparse[column]) / len(parts)
+                for word in parts:
+                    key = word.casefold()
+                    if len(key) < 3 or key.isdigit():
+                        continue
+                    written.setdefault(key, word)
+                    share = float(margin_sparse[column]) / len(parts)
+                    score[key] = score.get(key, 0.0) + share
         ranked = sorted((s, k) for k, s in score.items() if s > 0)
         return tuple(written.get(k, k) for _, k in reversed(ranked[-self.settings.words :]))
 
