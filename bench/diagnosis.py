@@ -182,7 +182,7 @@ def first_frames(runs: int) -> list[tuple[str, float]]:
         run([*command, "phase", code, "diagnose"], env)
         ff.MARKER = b"Unsorted"
         results["diagnose"].append(ff.first_frame(argv, env, ROOT)[0])
-        ff.MARKER = b"0."  # a suggestion's confidence: "->2 0.8"
+        ff.MARKER = "→".encode()  # a suggestion's mark: "→2 0.82"
         results["suggestions"].append(ff.first_frame(argv, env, ROOT)[0])
     return [(k, statistics.median(v)) for k, v in results.items()]
 

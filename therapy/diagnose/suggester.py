@@ -10,10 +10,12 @@ How it decides (bench/diagnosis.py measures each part):
 - A multinomial logistic regression over both, trained on the corpus (weight 1), the causes
   agreed in other sessions (AGREED) and, heaviest, the agreed causes that the corpus alone
   would not have suggested (CORRECTED: the facilitator corrected the app).
-- The causes agreed in this session and the pair's other sessions also act directly: an
-  agreed complaint that is alike (by word vector) adds its cause to the suggestion, more the
-  more alike it is. That is how twenty cards sorted in this session change the suggestions
-  for the other forty, and it is named: "like #12, which you sorted as ...".
+- The pair's sorted cards (in its earlier sessions, and in this one: the model is updated in
+  a few steps as cards are sorted) also teach their words as the pair's own features, so
+  what a word means between these two teams is learned without unteaching the corpus. That
+  is how twenty sorted cards change the suggestions for the other forty.
+- An agreed complaint that is alike (by word vector) adds its cause to the suggestion, more
+  the more alike it is, and is named when it decided: "like #12, which you sorted as ...".
 - Below THRESHOLD the suggestion is withheld: better "no suggestion" than a guess.
 """
 
@@ -39,8 +41,8 @@ class Settings:
     """The suggester's knobs, chosen by bench/diagnosis.py (cross-validation by team pair,
     and its learning curve); tests and the bench may try others."""
 
-    agreed: float = 3.0  # weight of a cause agreed in a session, against 1 for the corpus
-    corrected: float = 6.0  # ... and of one the corpus alone would not have suggested
+    agreed: float = 2.0  # weight of a cause agreed in a session, against 1 for the corpus
+    corrected: float = 4.0  # ... and of one the corpus alone would not have suggested
     l2_dense: float = 1e-3
     l2_sparse: float = 1e-3
     dense_scale: float = 3.0
@@ -49,7 +51,8 @@ class Settings:
     threshold: float = 0.45  # below: no suggestion
     alike: float = 0.55  # word-vector likeness from which an agreed complaint counts
     pull: float = 4.0  # how much alike agreed complaints move the suggestion
-    same_pair: float = 2.0  # ... more when they are the same pair's
+    same_pair: float = 1.0  # ... times this for the pair's own sessions (measured: its own
+    # features, below, do the pair's learning; weighing its cards more only overfits them)
     min_count: int = 2  # complaints a word must be in to be learned
     own_count: int = 1  # ... as the pair's own (from its sorted cards)
     evidence: float = 2.0  # meaningful words at which a text's vector counts half
