@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -184,6 +185,7 @@ def first_frames(runs: int) -> list[tuple[str, float]]:
         results["diagnose"].append(ff.first_frame(argv, env, ROOT)[0])
         ff.MARKER = "→".encode()  # a suggestion's mark: "→2 0.82"
         results["suggestions"].append(ff.first_frame(argv, env, ROOT)[0])
+    shutil.rmtree(scratch, ignore_errors=True)
     return [(k, statistics.median(v)) for k, v in results.items()]
 
 
@@ -223,6 +225,7 @@ def add_path(runs: int) -> list[tuple[str, str]]:
             if any(m in line for m in ("numpy", "tokenizers", "safetensors", "diagnose"))
         }
     )
+    shutil.rmtree(scratch, ignore_errors=True)
     return [
         ("therapy add, median", f"{statistics.median(times) * 1000:.0f} ms"),
         ("suggester modules it imports", ", ".join(heavy) or "none"),
