@@ -63,7 +63,7 @@ def near_duplicates(
     scores = alike_pairs([texts[i] for i in ids], unit, causes)
     found = {}
     for row, one in enumerate(ids):
-        best = int(scores[row].argmax())
+        best = int(np.argmax(scores[row]))
         if scores[row, best] >= 0.5:
             found[one] = ids[best]
     return found

@@ -91,7 +91,7 @@ class Suggester:
         if agreed:
             first = self._predict(base, [e.text for e in agreed])
             for example, probabilities in zip(agreed, first, strict=True):
-                best = int(probabilities.argmax())
+                best = int(np.argmax(probabilities))
                 guessed = (
                     self.keys[best] if probabilities[best] >= self.settings.threshold else None
                 )
@@ -232,7 +232,7 @@ class Suggester:
             return model
 
     def _guess(self, probabilities: np.ndarray) -> str | None:
-        best = int(probabilities.argmax())
+        best = int(np.argmax(probabilities))
         return self.keys[best] if probabilities[best] >= self.settings.threshold else None
 
     def _updated(self, texts: Mapping[int, str], agreed: Mapping[int, str]) -> _Model:
@@ -340,13 +340,13 @@ class Suggester:
                     nearest = (s, int(column))
             total = np.log(base[row] + 1e-12) + self.settings.pull * pull
             probabilities = softmax(total[None, :])[0]
-            best = int(probabilities.argmax())
+            best = int(np.argmax(probabilities))
             confidence = float(probabilities[best])
             key = self.keys[best]
             like = ""
             if nearest is not None and pool_cause[nearest[1]] == key:
                 decided = (
-                    int(base[row].argmax()) != best or base[row].max() < self.settings.threshold
+                    int(np.argmax(base[row])) != best or base[row].max() < self.settings.threshold
                 )
                 if decided or nearest[0] >= self.settings.cite:
                     like = "like " + pool_name[nearest[1]]

@@ -124,6 +124,8 @@ class TherapyApp(crash.ReportingApp):
         view = message.view
         if self.live is None or view.code != self.live.code:
             return  # a late view of a session that was closed meanwhile
+        if self._exit or not self.is_running or not self.screen_stack:
+            return  # the app is quitting: its screens are being taken down
         self.live.shown = message.stamp
         screen = current_phase_screen(self)
         if screen is not None and screen.follows(view.phase):
