@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,17 @@ if TYPE_CHECKING:
     from therapy.diagnose import Suggester
 
 Stamp = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One build: for the session left out, the labels' key it answers, the labels, and the
+    pair whose cards are its own."""
+
+    leave_out: str
+    key: tuple[object, ...]
+    labels: list[Labelled]
+    pair: str
 
 
 class _Cache:
@@ -115,13 +127,12 @@ class SuggestingRules(ServiceBase):
                     raise TherapyError(failed)
                 if leave_out not in cache.building:
                     cache.building.add(leave_out)
+                    job = _Job(leave_out, key, labels, pair)
                     threading.Thread(
-                        target=self._build_behind,
-                        args=(cache, leave_out, key, labels, pair),
-                        daemon=True,
+                        target=self._build_behind, args=(cache, job), daemon=True
                     ).start()
                 return built[1] if built else None
-        return self._build(cache, leave_out, key, labels, pair)
+        return self._build(cache, _Job(leave_out, key, labels, pair))
 
     def building_suggester(self, leave_out: str = "") -> bool:
         """Whether a suggester for LEAVE_OUT is being built in this process now."""
@@ -129,46 +140,32 @@ class SuggestingRules(ServiceBase):
         with cache.lock:
             return (normalise_code(leave_out) if leave_out else "") in cache.building
 
-    def _build_behind(
-        self,
-        cache: _Cache,
-        leave_out: str,
-        key: tuple[object, ...],
-        labels: list[Labelled],
-        pair: str,
-    ) -> None:
+    def _build_behind(self, cache: _Cache, job: _Job) -> None:
         """A build in a thread of its own: whatever goes wrong is kept, to be said by the
         next ask, and the build is over either way."""
         try:
-            self._build(cache, leave_out, key, labels, pair)
+            self._build(cache, job)
         except TherapyError as error:
             with cache.lock:
-                cache.failed[leave_out] = str(error)
+                cache.failed[job.leave_out] = str(error)
         except Exception as error:  # noqa: BLE001 - a thread has no one else to tell
             with cache.lock:
-                cache.failed[leave_out] = (
+                cache.failed[job.leave_out] = (
                     f"The suggester could not start ({type(error).__name__}: {error}); "
                     "the cards can still be sorted by hand."
                 )
         finally:
             with cache.lock:
-                cache.building.discard(leave_out)
+                cache.building.discard(job.leave_out)
 
-    def _build(
-        self,
-        cache: _Cache,
-        leave_out: str,
-        key: tuple[object, ...],
-        labels: list[Labelled],
-        pair: str,
-    ) -> Suggester:
+    def _build(self, cache: _Cache, job: _Job) -> Suggester:
         from therapy.diagnose import Suggester
         from therapy.prompts import load_corpus
 
         corpus = load_corpus(self.prompts_folder)
-        built = Suggester(self.prompts.causes, corpus, labels, pair=pair)
+        built = Suggester(self.prompts.causes, corpus, job.labels, pair=job.pair)
         with cache.lock:
-            cache.built[leave_out] = (key, built)
+            cache.built[job.leave_out] = (job.key, built)
             while len(cache.built) > 4:  # a process looks at a session or two
                 del cache.built[next(iter(cache.built))]
         return built
