@@ -204,6 +204,8 @@ class ActionItem:
     status: ActionStatus = ActionStatus.OPEN
     carried_from: str | None = None
     created: str = ""
+    closed: str = ""  # when it was last marked done, dropped or carried (an instant)
+    closed_by: str = ""  # who said so: a name from the shell, or "check-in of K7QX2M"
 
     def overdue(self, today: str) -> bool:
         """Still open after its due date (ISO dates compare as text)."""
@@ -229,6 +231,8 @@ class EarlierItem:
     session: str
     session_title: str
     item: ActionItem
+    pair_label: str = ""  # the pair as people read it (listings across pairs show it)
+    session_created: str = ""  # the instant the session was made
 
     @property
     def ref(self) -> str:
@@ -270,6 +274,38 @@ class History:
     read (damaged): those are skipped, and whoever shows the history says so."""
 
     items: list[EarlierItem] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SessionPoint:
+    """One session in its pair's history: where the pair stood, what it talked about and
+    what became of what it agreed."""
+
+    code: str
+    title: str
+    created: str  # an instant
+    phase: Phase
+    relationship: Relationship  # the label, the score and the four signals, as of now
+    causes: dict[str, int]  # complaints per agreed cause key, in the prompts' order; "" unsorted
+    action_items: int = 0
+    done: int = 0  # of its own action items, how many are done by now
+    dropped: int = 0
+    date: str = ""  # the day it was made, where the host is
+
+    @property
+    def follow_through(self) -> float | None:
+        """The share of the pair's earlier items done (None: there were none)."""
+        return next(s.value for s in self.relationship.signals if s.name == "follow-through")
+
+
+@dataclass
+class Trend:
+    """A pair's sessions, oldest first; sessions that could not be read are named."""
+
+    pair: str  # the key (Session.pair)
+    label: str  # the pair as people read it
+    points: list[SessionPoint] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
 

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from therapy.service.celebrate import CelebrateRules
 from therapy.service.complaints import ComplaintRules
-from therapy.service.reading import ReadingRules, SessionView
+from therapy.service.publishing import PublishRules
+from therapy.service.reading import SessionView
 from therapy.service.sessions import SessionRules, SessionSummary
 from therapy.service.validate import (
     MAX_COMPLAINT,
@@ -48,6 +49,6 @@ class Sessions(
     ComplaintRules,
     VoteRules,
     CelebrateRules,
-    ReadingRules,
+    PublishRules,
 ):
     """Every rule of every session, over one store."""

@@ -57,8 +57,9 @@ class ActionRules(ServiceBase):
             return item
 
     def set_action_status(
-        self, code: str, item_id: int, status: str, actor: Actor = FACILITATOR
+        self, code: str, item_id: int, status: str, actor: Actor = FACILITATOR, by: str = ""
     ) -> ActionItem:
+        """BY: who said so, kept with the item (a review: the check-in it was reviewed at)."""
         try:
             new_status = ActionStatus(status.strip().lower())
         except ValueError:
@@ -68,7 +69,10 @@ class ActionRules(ServiceBase):
             item = snapshot.actions.get(item_id)
             if item is None:
                 raise TherapyError(f"There is no action item {item_id} in session {code}.")
-            item.status = new_status
+            if item.status is not new_status:
+                item.status = new_status
+                item.closed = "" if new_status is ActionStatus.OPEN else self.now()
+                item.closed_by = "" if new_status is ActionStatus.OPEN else by
             self._touch(snapshot)
             return item
 
@@ -137,7 +141,9 @@ class ActionRules(ServiceBase):
                     actor=actor,
                     carried_from=earlier.ref,
                 )
-            earlier.item = self.set_action_status(earlier.session, earlier.item.id, wanted, actor)
+            earlier.item = self.set_action_status(
+                earlier.session, earlier.item.id, wanted, actor, by=f"check-in of {code}"
+            )
         return earlier
 
     def _carried_here(self, code: str, ref: str) -> bool:

@@ -107,6 +107,11 @@ class PhaseScreen(Screen[None]):
         self.view = view
         if not self.composed:
             return  # a view that came while the screen was being switched in
+        if not self.app.is_running:
+            # The app is closing (quit, or a test's end): its screens and their widgets are
+            # being taken down, and a view still on its way (a late first show, the
+            # suggester's reload) would look for widgets that are gone.
+            return
         here = None if self.facilitating else len(view.present)
         self.query_one(PhaseHeader).show(view.session, here, self.me)
         for bar in self.query(PresenceBar):

@@ -1,0 +1,3 @@
+"""followup"""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""wiki"""
+
+from __future__ import annotations
