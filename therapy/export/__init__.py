@@ -24,6 +24,7 @@ from therapy.model import (
     EarlierItem,
     History,
     Relationship,
+    SessionPoint,
     Suggestion,
     TherapyError,
 )
@@ -44,9 +45,13 @@ _LINKISH = re.compile(r"([.:])(?=[\w/])")
 
 
 def markdown_text(value: Any) -> str:
-    """User text as one inert line of Markdown: shown as typed once rendered."""
+    """User text as one inert line of Markdown: shown as typed once rendered.
+
+    cmark-gfm (GitHub's renderer) finds e-mail addresses in the text once its escapes are
+    undone, so an escape cannot stop it: a word joiner (U+2060, invisible) before each `@`
+    leaves the address's user part without the letter that it must end with."""
     text = clean_line("" if value is None else str(value))
-    text = text.translate(_INLINE)
+    text = text.translate(_INLINE).replace("\\@", "\u2060\\@")
     text = _LINKISH.sub(r"\\\1", text)
     text = _ORDERED.sub(r"\1\\\2", text)
     return _BULLET.sub(r"\\\1", text)
@@ -63,6 +68,11 @@ class Plan:
     prompts: Prompts
     date: str = ""  # the day it was made, from the service's clock
     skipped: list[str] = field(default_factory=list)  # earlier sessions that were unreadable
+    recent: list[SessionPoint] = field(default_factory=list)  # the pair's last sessions
+
+    @staticmethod
+    def share(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.0%}"
 
     def cause_name(self, key: str | None) -> str:
         return self.prompts.cause_name(key)
@@ -165,6 +175,7 @@ def to_markdown(plan: Plan, template: str | None = None) -> str:
             suggestions=plan.suggestions,
             date=plan.date,
             skipped=plan.skipped,
+            recent=plan.recent,
         )
     except jinja2.TemplateError as error:
         raise TherapyError(f"The template could not be filled in: {error}.") from None
@@ -242,6 +253,17 @@ def to_dict(plan: Plan) -> dict[str, Any]:
             for e in plan.earlier
         ],
         "skipped_sessions": plan.skipped,
+        "recent_sessions": [
+            {
+                "code": p.code,
+                "title": p.title,
+                "date": p.date,
+                "label": p.relationship.label,
+                "score": p.relationship.score,
+                "follow_through": p.follow_through,
+            }
+            for p in plan.recent
+        ],
         "relationship": {
             "label": plan.relationship.label,
             "score": plan.relationship.score,

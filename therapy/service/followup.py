@@ -178,6 +178,12 @@ class FollowUpRules(ReadingRules):
             trends.append(trend)
         return trends
 
+    def recent(self, session: Session, count: int = 5) -> list[SessionPoint]:
+        trends = self.trend(code=session.code)
+        points = trends[0].points if trends else []
+        upto = [p for p in points if (p.created, p.code) <= (session.created, session.code)]
+        return upto[-count:]
+
     def _local_date(self, instant: str) -> str:
         try:
             return parse_instant(instant).astimezone().date().isoformat()

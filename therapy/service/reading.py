@@ -18,6 +18,7 @@ from therapy.model import (
     Phase,
     Relationship,
     Session,
+    SessionPoint,
     Snapshot,
     Suggestion,
     TherapyError,
@@ -190,7 +191,13 @@ class ReadingRules(ActionRules, SuggestingRules):
         if suggestions is None:
             suggestions = self.suggestions(board) or {}
         plan = build_plan(board, relationship, history, self.prompts, self.today(), suggestions)
+        plan.recent = self.recent(board.session)
         return render(plan, fmt, template)
+
+    def recent(self, session: Session, count: int = 5) -> list[SessionPoint]:
+        """The pair's last sessions up to this one, oldest first: how it has been doing
+        (the trend's, where the service has one)."""
+        return []
 
     def write_plan(self, code: str, path: Path, fmt: str = "md") -> None:
         from therapy.export import write_file
