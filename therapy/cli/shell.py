@@ -157,13 +157,26 @@ def win(
 
 
 @cli.command()
-@click.argument("code", callback=lambda ctx, param, value: _code(value))
-@click.argument("ref")
-@click.argument("outcome", type=click.Choice(["done", "carried", "dropped"]))
+@click.argument("words", nargs=-1, required=True, metavar="[CODE] REF OUTCOME")
+@click.option("--by", default="", help="Who says so, kept with the item (between sessions).")
 @pass_config
-def review(config: Config, code: str, ref: str, outcome: str) -> None:
-    """Close the loop on an earlier action item of the pair (see therapy status)."""
-    earlier = config.sessions.review(code, ref, outcome)
+def review(config: Config, words: tuple[str, ...], by: str) -> None:
+    """Close the loop on an action item. At a session's check-in, CODE REF done|carried|dropped
+    reviews an earlier item of its pair (see therapy status); between sessions, REF
+    done|dropped|open marks one (see therapy actions), and the next check-in shows it."""
+    if len(words) == 3:
+        code, ref, outcome = words
+        if by:
+            fail("--by is for marking an item between sessions (REF OUTCOME), not at check-in.")
+        earlier = config.sessions.review(_code(code), ref, outcome)
+    elif len(words) == 2:
+        ref, outcome = words
+        earlier = config.sessions.mark(ref, outcome, by=by)
+    else:
+        fail(
+            "Give the session, the item and the outcome (therapy review K7QX2M Q2TRCE-1 done) "
+            "or, between sessions, the item and the outcome (therapy review Q2TRCE-1 done)."
+        )
     click.echo(f"{earlier.ref} {earlier.item.status.value}")
 
 

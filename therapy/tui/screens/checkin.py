@@ -10,7 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Static
 
-from therapy.model import ActionStatus, Participant, Phase
+from therapy.clock import parse_instant
+from therapy.model import ActionItem, ActionStatus, Participant, Phase
 from therapy.service import SessionView
 from therapy.service.permissions import Action
 from therapy.tui.widgets.actions import overdue_mark
@@ -22,6 +23,24 @@ from therapy.tui.widgets.presence import person_name
 OUTCOMES = {"done": "done", "carried": "carried over", "dropped": "dropped"}
 MUTED = "$text-muted"
 SHORT = 30  # terminal lines below which the check-in drops its padding
+
+
+def closed_note(item: ActionItem, here: str) -> str:
+    """'done', 'done here', or, marked between sessions, 'done 2026-11-20 by Alex': an item
+    reviewed already says when and by whom."""
+    status = OUTCOMES.get(item.status.value, item.status.value)
+    if item.status is ActionStatus.OPEN or not item.closed:
+        return status
+    if item.closed_by == f"check-in of {here}":
+        return f"{status} here"
+    try:
+        day = parse_instant(item.closed).astimezone().date().isoformat()
+    except ValueError:
+        day = item.closed[:10]
+    if item.closed_by.startswith("check-in of "):
+        return f"{status} {day} at the {item.closed_by}"
+    who = f" by {item.closed_by}" if item.closed_by else ""
+    return f"{status} {day}{who}"
 
 
 def person_card(person: Participant, present: bool, me: bool) -> Content:
@@ -129,7 +148,7 @@ class CheckInScreen(ComplaintsScreen):
             )
         for earlier in view.earlier:
             item = earlier.item
-            status = OUTCOMES.get(item.status.value, item.status.value)
+            status = closed_note(item, view.code)
             if item.status is ActionStatus.OPEN and super().check_action("review", ()):
                 status = "open: D done · c carried over · x dropped"
             cards.append(
