@@ -133,21 +133,19 @@ def test_the_plan_has_what_a_wiki_renders_the_same(sessions: Sessions) -> None:
         assert end == len(lines) - 1 or lines[end + 1] == "", lines[start : end + 2]
 
 
+BLOCKS = {"#": "heading", "|": "table", "- ": "list"}
+
+
+def _kind(line: str) -> str | None:
+    return next((kind for start, kind in BLOCKS.items() if line.startswith(start)), None)
+
+
 def _blocks(lines: list[str]) -> list[tuple[int, int]]:
     """(first, last) line of each heading, table and list."""
     found: list[tuple[int, int]] = []
-    kind_of = (
-        lambda line: "heading"
-        if line.startswith("#")
-        else "table"
-        if line.startswith("|")
-        else "list"
-        if line.startswith("- ")
-        else None
-    )
     previous = None
     for number, line in enumerate(lines):
-        kind = kind_of(line)
+        kind = _kind(line)
         if kind is not None and (kind != previous or kind == "heading"):
             found.append((number, number))
         elif kind is not None:
