@@ -206,6 +206,13 @@ class ActionItem:
     created: str = ""
     closed: str = ""  # when it was last marked done, dropped or carried (an instant)
     closed_by: str = ""  # who said so: a name from the shell, or "check-in of K7QX2M"
+    # The first item of a chain of carried-over copies, as "REF CREATED": a copy is the same
+    # promise (a calendar updates its to-do); "" for an item that was not carried over.
+    origin: str = ""
+
+    def identity(self, ref: str) -> str:
+        """What stays the same for a promise from one session to the next."""
+        return self.origin or f"{ref} {self.created}"
 
     def overdue(self, today: str) -> bool:
         """Still open after its due date (ISO dates compare as text)."""

@@ -33,6 +33,7 @@ class ActionRules(ServiceBase):
         complaints: Iterable[int] = (),
         actor: Actor = FACILITATOR,
         carried_from: str | None = None,
+        origin: str = "",
     ) -> ActionItem:
         item = ActionItem(
             id=0,
@@ -45,6 +46,7 @@ class ActionRules(ServiceBase):
             complaints=sorted(set(complaints)),
             carried_from=carried_from,
             created=self.now(),
+            origin=origin if carried_from is not None else "",
         )
         with self.store.transaction(normalise_code(code)) as snapshot:
             # an item carried over at review comes in at check-in: reviewing is allowed then
@@ -140,6 +142,7 @@ class ActionRules(ServiceBase):
                     original.metric,
                     actor=actor,
                     carried_from=earlier.ref,
+                    origin=original.identity(earlier.ref),
                 )
             earlier.item = self.set_action_status(
                 earlier.session, earlier.item.id, wanted, actor, by=f"check-in of {code}"

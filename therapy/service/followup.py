@@ -87,7 +87,7 @@ class FollowUpRules(ReadingRules):
         if which not in WHICH:
             raise unknown("kind of action items", which, WHICH)
         today = self.today()
-        wanted_owner = name_key(clean_line(owner)) if owner else None
+        wanted_owner = name_key(line_text(owner, "The owner", 80)) if owner is not None else None
         history = History()
         for found in self._pairs(pair):
             history.skipped.extend(found.skipped)
