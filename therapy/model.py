@@ -315,6 +315,55 @@ class Trend:
     points: list[SessionPoint] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
+    def verdict(self) -> Verdict:
+        """Whether the pair is improving: its latest scored session against the mean of the
+        scored sessions before it (sessions too early to tell are left out)."""
+        scored = [p for p in self.points if p.relationship.score is not None]
+        if len(scored) < 2:
+            return Verdict(None, len(scored))
+        latest, earlier = scored[-1], scored[:-1]
+        score = latest.relationship.score or 0.0
+        mean = round(sum(p.relationship.score or 0.0 for p in earlier) / len(earlier), 2)
+        change = round(score - mean, 2)
+        direction = "steady" if abs(change) < STEADY else "improving" if change > 0 else "declining"
+        return Verdict(direction, len(scored), score, mean, latest.code)
+
+
+# A latest score this close to the earlier mean is no change: one more win or vote moves a
+# score by about that much.
+STEADY = 0.05
+
+
+@dataclass(frozen=True)
+class Verdict:
+    direction: str | None  # "improving", "declining", "steady"; None: too few to tell
+    scored_sessions: int
+    latest: float | None = None
+    earlier_mean: float | None = None
+    latest_code: str = ""
+
+    @property
+    def statement(self) -> str:
+        if self.direction is None or self.latest is None or self.earlier_mean is None:
+            have = "no session" if not self.scored_sessions else "one session"
+            return f"Too few sessions to tell: {have} of this pair has a score yet."
+        change = round(self.latest - self.earlier_mean, 2)
+        word, gap = {
+            "improving": ("Improving", f"is {change:.2f} above"),
+            "declining": ("Declining", f"is {-change:.2f} below"),
+            "steady": ("Holding steady", f"is within {STEADY:.2f} of"),
+        }[self.direction]
+        earlier = self.scored_sessions - 1
+        before = (
+            "the score of the session before it"
+            if earlier == 1
+            else f"the mean of the {earlier} scored sessions before it"
+        )
+        return (
+            f"{word}: the latest score, {self.latest:.2f} ({self.latest_code}), {gap} "
+            f"{before} ({self.earlier_mean:.2f})."
+        )
+
 
 @dataclass
 class IndexEntry:

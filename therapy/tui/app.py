@@ -14,7 +14,7 @@ from textual.screen import Screen
 from therapy.model import FACILITATOR, Actor, Participant, Role, Session
 from therapy.service import Sessions, SessionView
 from therapy.tui import crash
-from therapy.tui.commands import close_dialogs, close_session, palette, show_help
+from therapy.tui.commands import close_dialogs, close_session, open_history, palette, show_help
 from therapy.tui.live import Live
 from therapy.tui.screens import screen_for
 from therapy.tui.screens.opening import Opening
@@ -144,3 +144,7 @@ class TherapyApp(crash.ReportingApp):
 
     def action_help(self) -> None:
         show_help(self)
+
+    def open_history(self, code: str | None) -> None:
+        """The pair history of session CODE, over the screen that asks (home, close)."""
+        open_history(self, code)

@@ -48,6 +48,12 @@ def session_commands(app: TherapyApp) -> Iterator[SystemCommand]:
         yield SystemCommand(
             "Set timer", "Timebox the current phase (minutes)", lambda: ask_timer(app)
         )
+    code = app.live.code
+    yield SystemCommand(
+        "Pair history",
+        "The pair's sessions: score, causes and follow-through over time",
+        lambda: open_history(app, code),
+    )
     if app.viewer.is_facilitator:
         yield SystemCommand(
             "Export plan", "Write the action plan to a Markdown file", lambda: ask_export(app)
@@ -96,10 +102,24 @@ def show_help(app: TherapyApp) -> None:
     from therapy.tui.screens.help import HelpScreen, keys_of
 
     screen = app.screen
-    if isinstance(screen, ModalScreen):
-        return
-    title = f"{screen.phase.label}: help" if isinstance(screen, PhaseScreen) else "therapy"
+    if isinstance(screen, ModalScreen) and not getattr(screen, "HELP", ""):
+        return  # a dialog (or the help itself); a modal screen with its own help has F1
+    if isinstance(screen, PhaseScreen):
+        title = f"{screen.phase.label}: help"
+    else:
+        title = getattr(screen, "help_title", "therapy")
     app.push_screen(HelpScreen(title, getattr(screen, "HELP", ""), keys_of(screen)))
+
+
+def open_history(app: TherapyApp, code: str | None) -> None:
+    """The history of the pair of session CODE (its score, causes and follow-through from
+    one session to the next), over the screen that asked; escape goes back to it. It reads
+    only that pair's sessions: safe for anyone who may open one of them."""
+    from therapy.tui.screens.history import HistoryScreen
+
+    if code is None or isinstance(app.screen, HistoryScreen):
+        return
+    app.push_screen(HistoryScreen(code))
 
 
 def next_phase(app: TherapyApp) -> None:

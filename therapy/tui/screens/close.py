@@ -22,11 +22,13 @@ class CloseScreen(PhaseScreen):
         "dated action item) and follow-through (earlier action items done). Below is the "
         "action plan exactly as it will be exported: c copies it to the clipboard (OSC 52, "
         "works over SSH and tmux), and on the facilitator's screen x writes it to a Markdown "
-        "file (you are asked where). Links in the plan are never opened."
+        "file (you are asked where). Links in the plan are never opened. h shows the pair's "
+        "history: its score, causes and follow-through from one session to the next."
     )
     BINDINGS = [
         Binding("x", "export", "Export plan"),
         Binding("c", "copy", "Copy plan"),
+        Binding("h", "history", "Pair history"),
     ]
     FACILITATOR_ONLY = frozenset({"export"})  # writes a file on the facilitator's host
 
@@ -57,3 +59,6 @@ class CloseScreen(PhaseScreen):
         from therapy.tui.plan import copy_plan
 
         copy_plan(self.therapy)
+
+    def action_history(self) -> None:
+        self.therapy.open_history(self.view.code)  # the app opens it: no screen imports another

@@ -30,12 +30,14 @@ class HomeScreen(Screen[None]):
     CSS_PATH = "home.tcss"
     HELP = (
         "Every session in the data folder, newest first. Open one to facilitate it, or start "
-        "a new one: participants join it with its code."
+        "a new one: participants join it with its code. h shows the highlighted session's "
+        "pair: its score, causes and follow-through from one session to the next."
     )
     BINDINGS = [
         Binding("enter", "open", "Open", show=True),
         Binding("n", "new", "New session"),
         Binding("d,delete", "delete", "Delete"),
+        Binding("h", "history", "Pair history"),
     ]
 
     @property
@@ -103,6 +105,9 @@ class HomeScreen(Screen[None]):
         code = self.selected_code
         if code is not None:
             self.therapy.open_session(code)
+
+    def action_history(self) -> None:
+        self.therapy.open_history(self.selected_code)  # the app opens it: no screen imports another
 
     def action_new(self) -> None:
         def created(code: str | None) -> None:
