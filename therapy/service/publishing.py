@@ -2,8 +2,46 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from therapy.model import Trend
 from therapy.service.followup import FollowUpRules
+from therapy.service.validate import line_text, normalise_code
+
+if TYPE_CHECKING:
+    from therapy.export.wiki import Publication
+
+MAX_MESSAGE = 200
 
 
 class PublishRules(FollowUpRules):
-    pass
+    def publish(
+        self, code: str, wiki: str, branch: str | None = None, message: str | None = None
+    ) -> Publication:
+        """Writes the plan of session CODE and its pair's index page into the git wiki WIKI
+        (a URL, or the path of a bare repository or of a working clone), in one commit that
+        names the session, and pushes it. Nothing changed: no commit."""
+        from therapy.export.wiki import PlanPage, publish
+
+        code = normalise_code(code)
+        session = self.session(code)
+        named = f"session {code}: {session.title}"
+        if message is None:
+            subject = f"Publish retro {code}: {session.title} ({session.pair_label})"
+            text = line_text(subject[:MAX_MESSAGE], "The commit message", MAX_MESSAGE) + "\n"
+        else:
+            subject = line_text(message, "The commit message (--message)", MAX_MESSAGE)
+            text = f"{subject}\n\nFrom therapy {named}\n"
+
+        def content() -> tuple[PlanPage, Trend]:
+            page = PlanPage(
+                code=code,
+                title=session.title,
+                pair_label=session.pair_label,
+                created=session.created,
+                markdown=self.plan(code, "md"),
+            )
+            trends = self.trend(code=code)
+            return page, trends[0] if trends else Trend(session.pair, session.pair_label)
+
+        return publish(wiki, content, branch, text)
