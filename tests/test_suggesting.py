@@ -3,6 +3,7 @@ sessions, never from demo sessions, never holds up a screen, and stays off `ther
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -93,9 +94,8 @@ def test_a_screen_never_waits_for_the_suggester(tmp_path: Path) -> None:
     assert mine.suggesting == "hidden" and mine.suggestions == {}
 
 
-def test_the_add_path_never_loads_the_suggester(data_dir: Path) -> None:
-    sessions = Sessions(Store(data_dir))
-    code = sessions.create("Add", ["Sales", "Marketing"]).code
+def heavy_modules_after(data_dir: Path, *args: str) -> list[str]:
+    """The suggester's modules that `therapy ARGS` loaded, run in a process of its own."""
     script = (
         "import sys; from therapy.cli import main\n"
         "sys.argv = ['therapy', *sys.argv[1:]]\n"
@@ -106,13 +106,28 @@ def test_the_add_path_never_loads_the_suggester(data_dir: Path) -> None:
     )
     env = {**os.environ, "THERAPY_DATA_DIR": str(data_dir)}
     done = subprocess.run(
-        [sys.executable, "-c", script, "add", code, "--side", "Sales", "Leads are junk"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-c", script, *args], env=env, capture_output=True, text=True, check=True
     )
-    assert done.stdout.strip().splitlines()[-1] == "[]"
+    return ast.literal_eval(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_add_path_never_loads_the_suggester(data_dir: Path) -> None:
+    sessions = Sessions(Store(data_dir))
+    code = sessions.create("Add", ["Sales", "Marketing"]).code
+    assert heavy_modules_after(data_dir, "add", code, "--side", "Sales", "Leads are junk") == []
+
+
+def test_the_plan_of_a_sorted_session_needs_no_suggester(data_dir: Path) -> None:
+    """Export and publish of a session whose cards are all sorted start in a fraction of a
+    second: the Markdown shows suggestions only for unsorted cards."""
+    sessions = Sessions(Store(data_dir))
+    code = sessions.create("Export", ["Sales", "Marketing"]).code
+    sessions.add_complaint(code, "Sales", "Their bonus is paid on leads, ours on revenue")
+    move_to(sessions, code, Phase.DIAGNOSE)
+    assert heavy_modules_after(data_dir, "export", code) != []  # one unsorted: suggested
+    sessions.set_cause(code, 1, "different-goals")
+    assert heavy_modules_after(data_dir, "export", code) == []
+    assert heavy_modules_after(data_dir, "export", code, "--format", "json") != []
 
 
 def test_the_plan_and_the_json_carry_the_suggestion_and_its_reasons(sessions: Sessions) -> None:

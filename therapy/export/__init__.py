@@ -72,7 +72,7 @@ class Plan:
 
     @staticmethod
     def share(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.0%}"
+        return "n/a" if value is None else f"{value:.2f}"
 
     def cause_name(self, key: str | None) -> str:
         return self.prompts.cause_name(key)
