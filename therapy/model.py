@@ -113,6 +113,7 @@ class Session:
     pair_name: str = ""  # the pair as named with --pair; "" means the pair is the sides
     demo: str = ""  # a copy of the demo: the copy it belongs to, whose history is its own
     top: int = 3  # how many top-voted items go on to remedy
+    wiki: str = ""  # the wiki its plan was last published to (no credentials): offered again
 
     @property
     def pair(self) -> str:

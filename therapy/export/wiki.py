@@ -145,6 +145,29 @@ class Publication:
     fallback: bool  # no identity was configured: therapy made this one up
     notes: list[str] = field(default_factory=list)  # one sentence each (a clone left behind)
 
+    def said(self) -> list[str]:
+        """What was done, a sentence each: for the shell and the app alike."""
+        pages = " and ".join(self.pages)
+        if self.commit is None:
+            return [
+                f"Nothing changed on {self.where} ({self.branch}) since {pages} were last "
+                "published, so there is no new commit."
+            ]
+        where = (
+            f"pushed to {self.where} ({self.branch})"
+            if self.pushed
+            else f"committed to {self.where} ({self.branch}) only: it has no upstream to push to"
+        )
+        said = [f"Published {pages} in commit {self.commit}, {where}."]
+        if self.fallback:
+            said.append(
+                f"No git identity is configured here, so the commit carries {self.identity} "
+                "(set yours with git config --global user.name and user.email)."
+            )
+        else:
+            said.append(f"The commit carries {self.identity}.")
+        return said + self.notes
+
 
 class GitFailed(Exception):
     def __init__(self, args: Sequence[str], stderr: str, timed_out: bool = False) -> None:

@@ -44,4 +44,19 @@ class PublishRules(FollowUpRules):
             trends = self.trend(code=code)
             return page, trends[0] if trends else Trend(session.pair, session.pair_label)
 
-        return publish(wiki, content, branch, text)
+        done = publish(wiki, content, branch, text)
+        with self.store.transaction(code) as snapshot:
+            if snapshot.session.wiki != done.where:
+                snapshot.session.wiki = done.where  # where to offer next time (no credentials)
+                self._touch(snapshot)
+        return done
+
+    def wiki_for(self, code: str) -> str:
+        """Where session CODE's plan would go: the wiki it was published to, or else the one
+        its pair's newest published session went to ("" if none)."""
+        session = self.session(normalise_code(code))
+        if session.wiki:
+            return session.wiki
+        trends = self._pairs(code=session.code)
+        snapshots = trends[0].snapshots if trends else []
+        return next((s.session.wiki for s in reversed(snapshots) if s.session.wiki), "")

@@ -188,11 +188,11 @@ class ReadingRules(ActionRules, SuggestingRules):
         from therapy.export import build_plan, render
 
         relationship = self.relationship(board.session.code, board, history.items)
-        if suggestions is None and fmt == "md" and template is None:
-            # the shipped plan shows suggestions only for unsorted cards: without any, the
-            # suggester (a second or two to start) is not needed (export, publish)
-            if all(c.cause is not None for c in board.complaints):
-                suggestions = {}
+        # the shipped plan shows suggestions only for unsorted cards: without any, the
+        # suggester (a second or two to start) is not needed (export, publish)
+        sorted_all = all(c.cause is not None for c in board.complaints)
+        if suggestions is None and fmt == "md" and template is None and sorted_all:
+            suggestions = {}
         if suggestions is None:
             suggestions = self.suggestions(board) or {}
         plan = build_plan(board, relationship, history, self.prompts, self.today(), suggestions)

@@ -16,7 +16,7 @@ from therapy.model import Role
 from therapy.service import Sessions
 from therapy.service.permissions import Action, allows
 from therapy.text import shown
-from therapy.tui.plan import ask_export, copy_plan
+from therapy.tui.plan import ask_export, ask_publish, copy_plan
 from therapy.tui.widgets.phase_screen import PhaseScreen, current_phase_screen
 
 if TYPE_CHECKING:
@@ -57,6 +57,11 @@ def session_commands(app: TherapyApp) -> Iterator[SystemCommand]:
     if app.viewer.is_facilitator:
         yield SystemCommand(
             "Export plan", "Write the action plan to a Markdown file", lambda: ask_export(app)
+        )
+        yield SystemCommand(
+            "Publish plan",
+            "Publish the action plan and the pair's index page to a git wiki",
+            lambda: ask_publish(app),
         )
         yield SystemCommand(
             "Copy plan", "Copy the action plan to the clipboard (OSC 52)", lambda: copy_plan(app)

@@ -1,5 +1,6 @@
 """The action plan out of the app: written to a Markdown file on the facilitator's own
-terminal, or copied to the clipboard (OSC 52). Offered by the palette and the close screen."""
+terminal, published to a git wiki from there, or copied to the clipboard (OSC 52). Offered
+by the palette and the close screen."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from therapy.model import TherapyError
 from therapy.service import Sessions
 from therapy.tui.widgets.phase_screen import current_phase_screen
 
@@ -41,6 +43,50 @@ def export_plan(app: TherapyApp, path: Path) -> None:
 
     if app.live is not None:
         app.live.act(write, done=f"Wrote {path}")
+
+
+def ask_publish(app: TherapyApp) -> None:
+    """Ask for the wiki (to begin with, the one this pair published to last) and publish in
+    the form's worker: git may take seconds over the network, never on the app's loop. A
+    refusal (no such wiki, no rights) shows in the form, which keeps what was typed."""
+    from therapy.tui.widgets.prompt import TextPrompt
+
+    if app.live is None:
+        return
+    if app.restricted or not app.viewer.is_facilitator:
+        app.notify("Only the facilitator's own terminal publishes to a wiki.", severity="error")
+        return
+    sessions, code = app.sessions, app.live.code
+    said: list[str] = []
+
+    def publish(wiki: str) -> str | None:
+        try:
+            said[:] = sessions.publish(code, wiki.strip()).said()
+        except TherapyError as error:
+            return str(error)
+        except OSError as error:
+            return f"That could not be done ({error.strerror or error}); try again."
+        return None
+
+    def published(wiki: str | None) -> None:
+        if wiki is not None:
+            app.notify(" ".join(said), timeout=15)
+
+    def ask(default: str) -> None:
+        prompt = TextPrompt(
+            "Publish the plan to the wiki",
+            default,
+            placeholder="git@github.com:team/project.wiki.git, or the path of your clone",
+            hint="the wiki's git URL or a path · enter to publish (git may take a few seconds) "
+            "· escape to cancel",
+            submit=publish,
+        )
+        app.push_screen(prompt, published)
+
+    def look_up(sessions: Sessions, code: str) -> None:
+        app.call_from_thread(ask, sessions.wiki_for(code))
+
+    app.live.act(look_up)
 
 
 def copy_plan(app: TherapyApp) -> None:

@@ -22,15 +22,19 @@ class CloseScreen(PhaseScreen):
         "dated action item) and follow-through (earlier action items done). Below is the "
         "action plan exactly as it will be exported: c copies it to the clipboard (OSC 52, "
         "works over SSH and tmux), and on the facilitator's screen x writes it to a Markdown "
-        "file (you are asked where). Links in the plan are never opened. h shows the pair's "
+        "file (you are asked where) and w publishes it, with the pair's index page, to a git "
+        "wiki (GitHub and GitLab wikis are git repositories: give its URL or your clone's "
+        "path; the last one is offered). Links in the plan are never opened. h shows the pair's "
         "history: its score, causes and follow-through from one session to the next."
     )
     BINDINGS = [
         Binding("x", "export", "Export plan"),
+        Binding("w", "publish", "Publish to wiki"),
         Binding("c", "copy", "Copy plan"),
         Binding("h", "history", "Pair history"),
     ]
-    FACILITATOR_ONLY = frozenset({"export"})  # writes a file on the facilitator's host
+    # they write a file on the facilitator's host, or push from there
+    FACILITATOR_ONLY = frozenset({"export", "publish"})
 
     def __init__(self, view: SessionView) -> None:
         super().__init__(view)
@@ -39,7 +43,7 @@ class CloseScreen(PhaseScreen):
     def compose_body(self) -> ComposeResult:
         yield Standing()
         with Vertical(id="plan-box"):
-            keys = "x export · c copy" if self.facilitating else "c copy"
+            keys = "x export · w publish to a wiki · c copy" if self.facilitating else "c copy"
             yield Static(f"Action plan preview · {keys} to the clipboard", classes="column-title")
             with VerticalScroll(id="plan-scroll"):
                 yield Markdown(id="plan", open_links=False)
@@ -54,6 +58,11 @@ class CloseScreen(PhaseScreen):
         from therapy.tui.plan import ask_export
 
         ask_export(self.therapy)
+
+    def action_publish(self) -> None:
+        from therapy.tui.plan import ask_publish
+
+        ask_publish(self.therapy)
 
     def action_copy(self) -> None:
         from therapy.tui.plan import copy_plan

@@ -1,0 +1,70 @@
+"""Publishing from the close screen: `w` asks for the wiki (the last one offered again), git
+runs off the app's loop, a refusal stays in the form, and only the facilitator has the key."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from test_publish import PUBLISHER, count, files, git, git_setup  # noqa: F401 (a fixture)
+from tui_support import app_for, demo_sessions, participant_app, settle
+
+from therapy.model import Phase
+from therapy.tui.widgets.prompt import TextPrompt
+
+SIZE = (120, 36)
+DEADLINE = 60  # seconds: a loaded machine runs git this fast too
+
+
+async def wait_for(pilot, condition, what: str) -> None:  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+    while not condition():
+        await pilot.pause(0.05)
+        assert time.monotonic() - started < DEADLINE, what
+
+
+async def test_w_publishes_the_plan_and_offers_that_wiki_next_time(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    bare = tmp_path / "wiki.git"
+    git("init", "--quiet", "--bare", str(bare))
+    sessions, code = demo_sessions(data_dir, Phase.CLOSE)
+    app = app_for(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), "no form came")
+        assert app.screen.answer.value == ""  # type: ignore[attr-defined]
+        await pilot.press(*str(tmp_path / "nowhere"), "enter")
+        error = app.screen.query_one("#form-error")
+        await wait_for(pilot, lambda: error.display and str(error.render()), "no refusal shown")
+        assert "nowhere" in str(error.render())
+        assert isinstance(app.screen, TextPrompt)  # the form stays, with what was typed
+        await pilot.press("ctrl+u", *str(bare), "enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, TextPrompt), "never published")
+        assert count(bare) == 1
+        assert f"Sales-x-Marketing-2026-11-27-{code}.md" in files(bare)
+        notes = [n.message for n in app._notifications]
+        assert any(n.startswith("Published ") and PUBLISHER[0] in n for n in notes), notes
+
+        await pilot.press("w")  # again: this wiki is offered
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), "no form came")
+        assert app.screen.answer.value == str(bare)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, TextPrompt), "never published")
+        assert count(bare) == 1  # nothing changed: no new commit
+        assert any("Nothing changed" in n.message for n in app._notifications)
+    # the next session of the pair is offered the same wiki
+    later = sessions.create("Q4", ["Sales", "Marketing"], demo=sessions.session(code).demo).code
+    assert sessions.wiki_for(later) == str(bare)
+
+
+async def test_a_participant_has_no_publish_key(data_dir: Path) -> None:
+    sessions, code = demo_sessions(data_dir, Phase.CLOSE)
+    app = participant_app(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "publish" not in {b.binding.action for b in app.active_bindings.values()}
+        await pilot.press("w")
+        await settle(pilot)
+        assert not isinstance(app.screen, TextPrompt)
