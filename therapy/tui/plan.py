@@ -77,8 +77,7 @@ def ask_publish(app: TherapyApp) -> None:
             "Publish the plan to the wiki",
             default,
             placeholder="git@github.com:team/project.wiki.git, or the path of your clone",
-            hint="the wiki's git URL or a path · enter to publish (git may take a few seconds) "
-            "· escape to cancel",
+            hint="enter to publish (it may take a few seconds) · escape to cancel",
             submit=publish,
         )
         app.push_screen(prompt, published)
