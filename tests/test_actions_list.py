@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 from icalendar import Calendar
 from markdown_it import MarkdownIt
+from test_export import _cell_count
 
 from therapy.cli import cli
 from therapy.clock import FixedClock, parse_instant
@@ -373,16 +374,6 @@ def hostile(data_dir: Path, sessions: Sessions) -> list[EarlierItem]:
 
 MARKDOWN = MarkdownIt("gfm-like")
 WORD_JOINER = "\u2060"  # markdown_text puts one before each @ (cmark-gfm links e-mails)
-
-
-def _cell_count(line: str) -> int:
-    """Pipes not escaped by an odd run of backslashes."""
-    count, backslashes = 0, 0
-    for ch in line:
-        if ch == "|" and backslashes % 2 == 0:
-            count += 1
-        backslashes = backslashes + 1 if ch == "\\" else 0
-    return count
 
 
 class Elements(HTMLParser):

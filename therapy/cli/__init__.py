@@ -105,6 +105,14 @@ def cli(ctx: click.Context, data_dir: Path | None, prompts_dir: Path | None, deb
 
 pass_config = click.make_pass_decorator(Config)
 
+# -o FILE, for every command that writes a document
+output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of the screen.",
+)
+
 
 def _code(value: str) -> str:
     from therapy.service import normalise_code

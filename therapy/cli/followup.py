@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from therapy.cli import Config, cli, fail, pass_config
+from therapy.cli import Config, cli, fail, output_option, pass_config
 
 
 @cli.command()
@@ -27,12 +27,7 @@ from therapy.cli import Config, cli, fail, pass_config
     show_default=True,
     help="ics: an iCalendar file of to-dos, to import into a calendar.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of the screen.",
-)
+@output_option
 @pass_config
 def actions(
     config: Config,

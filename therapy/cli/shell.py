@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from therapy.cli import Config, _code, cli, fail, pass_config
+from therapy.cli import Config, _code, cli, fail, output_option, pass_config
 from therapy.model import TherapyError
 from therapy.text import plural
 
@@ -189,12 +189,7 @@ def review(config: Config, words: tuple[str, ...], by: str) -> None:
     "--format", "fmt", type=click.Choice(["md", "json", "csv"]), default="md", show_default=True
 )
 @click.option("--template", help="A shipped template's name or the path of your own .j2 file.")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of the screen.",
-)
+@output_option
 @pass_config
 def export(config: Config, code: str, fmt: str, template: str | None, output: Path | None) -> None:
     """Export the action plan as Markdown, JSON or CSV."""
