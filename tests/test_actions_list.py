@@ -284,7 +284,7 @@ def test_markdown_has_a_table_and_a_task_list(data_dir: Path, refs: dict[str, st
     assert tasks.splitlines() == [
         f"- [ ] **{refs['overdue']}** Agree what a hot lead is: Alex, due 2026-10-01, **overdue**",
         f"- [x] **{refs['done']}** Weekly field feedback call: Sam, due 2026-12-15, done",
-        f"- [x] **{refs['dropped']}** Joint case study: alex, due 2026-12-20, dropped",
+        f"- [ ] **{refs['dropped']}** Joint case study: alex, due 2026-12-20, dropped",
     ]
 
 
@@ -319,6 +319,34 @@ def test_ics_todos(data_dir: Path, refs: dict[str, str]) -> None:
     assert not [t for t in todos.values() if "attendee" in t]  # no e-mail, no fake mailto
     lines = text.split(b"\r\n")  # RFC 5545: CRLF, lines folded at 75 octets
     assert lines[-1] == b"" and all(b"\n" not in line and len(line) <= 75 for line in lines)
+
+
+def test_a_calendar_gets_every_item_unless_told_otherwise(
+    data_dir: Path, refs: dict[str, str]
+) -> None:
+    """Imported again after an item was done, the calendar must hear it was done: an
+    export of the open ones only would leave its to-do open there for ever."""
+
+    def refs_in(*args: str) -> list[str]:
+        text = invoke(data_dir, "--format", "ics", *args).stdout_bytes
+        return sorted(
+            str(t["uid"]).rsplit("-", 1)[0] for t in Calendar.from_ical(text).walk("VTODO")
+        )
+
+    assert (
+        refs_in()
+        == refs_in("--all")
+        == sorted([refs["overdue"], refs["soon"], refs["done"], refs["dropped"]])
+    )
+    assert refs_in("--open") == sorted([refs["overdue"], refs["soon"]])
+
+
+def test_an_empty_table_written_to_a_file_replaces_it(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "actions.txt"
+    out.write_text("last week's list\n")
+    result = invoke(data_dir, "--owner", "Nobody", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "last week" not in out.read_text()
 
 
 def test_ics_uids_stay_from_one_export_to_the_next(

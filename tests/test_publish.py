@@ -378,6 +378,26 @@ def test_a_token_in_the_url_is_never_shown(sessions: Sessions, demo: str) -> Non
     assert "it cannot be reached" in said
 
 
+@pytest.mark.parametrize(
+    ("wiki", "shown"),
+    [
+        ("https://oauth2:glpat-" + "S" * 300 + "@127.0.0.1:1/t/w.wiki.git", "https://127.0.0.1:1/"),
+        ("https://user:p@ss@127.0.0.1:1/t/w.wiki.git", "https://127.0.0.1:1/t/w.wiki.git"),
+        ("ssh://git:pass@127.0.0.1:1/t/w.wiki.git", "ssh://git@127.0.0.1:1/t/w.wiki.git"),
+    ],
+    ids=["long-token", "at-in-password", "ssh-password"],
+)
+def test_no_part_of_a_credential_is_ever_shown(
+    sessions: Sessions, demo: str, wiki: str, shown: str
+) -> None:
+    """Taken out before the URL is shortened for the sentence, and up to the last @."""
+    with pytest.raises(TherapyError) as refused:
+        sessions.publish(demo, wiki)
+    said = str(refused.value)
+    assert f"Could not publish to {shown}" in said
+    assert "SSS" not in said and "ss@" not in said and "pass" not in said
+
+
 def test_a_wiki_that_looks_like_an_option_is_refused(
     tmp_path: Path, sessions: Sessions, demo: str
 ) -> None:
@@ -509,6 +529,7 @@ def test_a_working_clone_is_committed_pushed_and_brought_up_to_date(
     commit_file(tmp_path / "writer", "Notes.md", "someone else's notes\n")  # clone is behind
     done = sessions.publish(demo, str(clone))
     assert done.pushed and done.where == str(seeded)
+    assert sessions.wiki_for(demo) == str(clone.resolve())  # offered again: the clone
     tip = git("rev-parse", "HEAD", cwd=clone)
     assert tip == head(seeded, "%H") == git("rev-parse", "@{u}", cwd=clone)
     assert git("status", "--porcelain", "--untracked-files=all", cwd=clone) == ""
@@ -590,6 +611,55 @@ def test_without_a_git_identity_the_commit_says_whose_it_is(
         f"No git identity is configured here, so the commit carries {fallback} "
     )
     assert head(bare, "%an <%ae>|%cn <%ce>").strip() == f"{fallback}|{fallback}"
+
+
+def test_the_identity_said_is_the_one_git_uses(
+    clone: Path, seeded: Path, sessions: Sessions, demo: str
+) -> None:
+    """A clone's own identity wins over the global one, in the commit and in what is said."""
+    git("config", "user.name", "Local Person", cwd=clone)
+    git("config", "user.email", "local@example.com", cwd=clone)
+    done = sessions.publish(demo, str(clone), message="Publish as the clone's person")
+    assert (done.identity, done.fallback) == ("Local Person <local@example.com>", False)
+    assert head(seeded, "%an <%ae>|%cn <%ce>").strip() == f"{done.identity}|{done.identity}"
+
+
+def test_without_an_identity_an_author_given_in_the_environment_stays(
+    tmp_path: Path, bare: Path, data_dir: Path, demo: str
+) -> None:
+    empty = tmp_path / "empty-home"
+    empty.mkdir()
+    env = {
+        **os.environ,
+        "HOME": str(empty),
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_AUTHOR_NAME": "Author Env",
+        "GIT_AUTHOR_EMAIL": "author@example.com",
+    }
+    status, _, err = therapy(data_dir, "publish", demo, "--wiki", str(bare), env=env)
+    assert status == 0, err
+    assert head(bare, "%an <%ae>").strip() == "Author Env <author@example.com>"
+
+
+def test_a_later_day_with_nothing_changed_makes_no_commit(bare: Path, data_dir: Path) -> None:
+    """The plan is dated by its session, not by the day it is published."""
+    sessions = Sessions(Store(data_dir))
+    code = sessions.create("Dated", ["Sales", "Marketing"], pair="Dating").code
+    sessions.add_complaint(code, "Sales", "Leads are cold")
+    sessions.set_phase(code, "close")
+    for day in ("2026-11-27", "2026-11-28", "2027-02-01"):
+        env = {**os.environ, "THERAPY_NOW": f"{day}T10:00:00+00:00"}
+        status, out, err = therapy(data_dir, "publish", code, "--wiki", str(bare), env=env)
+        assert status == 0, err
+    assert count(bare) == 1 and out.startswith("Nothing changed"), out
+    page = show(bare, f"master:Dating-2026-11-27-{code}.md")
+    assert page.splitlines()[2].startswith("2026-11-27 · Sales × Marketing")
+
+
+def test_a_branch_given_as_a_ref_is_refused(bare: Path, sessions: Sessions, demo: str) -> None:
+    with pytest.raises(TherapyError, match="is not a branch name"):
+        sessions.publish(demo, str(bare), branch="refs/heads/wiki")
+    assert git("--git-dir", str(bare), "for-each-ref") == ""
 
 
 # -- hostile text ------------------------------------------------------------------------

@@ -23,6 +23,11 @@ async def wait_for(pilot, condition, what: str) -> None:  # type: ignore[no-unty
         assert time.monotonic() - started < DEADLINE, what
 
 
+def said(app, start: str) -> str:  # type: ignore[no-untyped-def]
+    """The notification that starts so ("" if none)."""
+    return next((n.message for n in app._notifications if n.message.startswith(start)), "")
+
+
 async def test_w_publishes_the_plan_and_offers_that_wiki_next_time(
     data_dir: Path, tmp_path: Path
 ) -> None:
@@ -44,16 +49,16 @@ async def test_w_publishes_the_plan_and_offers_that_wiki_next_time(
         await wait_for(pilot, lambda: not isinstance(app.screen, TextPrompt), "never published")
         assert count(bare) == 1
         assert f"Sales-x-Marketing-2026-11-27-{code}.md" in files(bare)
-        notes = [n.message for n in app._notifications]
-        assert any(n.startswith("Published ") and PUBLISHER[0] in n for n in notes), notes
+        await wait_for(pilot, lambda: said(app, "Published "), "the result was never said")
+        assert PUBLISHER[0] in said(app, "Published ")
 
         await pilot.press("w")  # again: this wiki is offered
         await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), "no form came")
         assert app.screen.answer.value == str(bare)  # type: ignore[attr-defined]
         await pilot.press("enter")
         await wait_for(pilot, lambda: not isinstance(app.screen, TextPrompt), "never published")
+        await wait_for(pilot, lambda: said(app, "Nothing changed"), "the result was never said")
         assert count(bare) == 1  # nothing changed: no new commit
-        assert any("Nothing changed" in n.message for n in app._notifications)
     # the next session of the pair is offered the same wiki
     later = sessions.create("Q4", ["Sales", "Marketing"], demo=sessions.session(code).demo).code
     assert sessions.wiki_for(later) == str(bare)
@@ -68,3 +73,33 @@ async def test_a_participant_has_no_publish_key(data_dir: Path) -> None:
         await pilot.press("w")
         await settle(pilot)
         assert not isinstance(app.screen, TextPrompt)
+
+
+async def test_escape_while_publishing_waits_for_the_answer(data_dir: Path, tmp_path: Path) -> None:
+    """A push under way cannot be called back: the form stays until git answers, so the
+    result (or the refusal) is never lost and a second publish cannot start beside it."""
+    bare = tmp_path / "wiki.git"
+    git("init", "--quiet", "--bare", str(bare))
+    started, release = tmp_path / "started", tmp_path / "release"
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text(
+        f"#!/bin/sh\ncat >/dev/null\ntouch {started}\n"
+        f"i=0; while [ ! -e {release} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n"
+    )
+    hook.chmod(0o755)
+    sessions, code = demo_sessions(data_dir, Phase.CLOSE)
+    app = app_for(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("w")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), "no form came")
+        await pilot.press(*str(bare), "enter")
+        await wait_for(pilot, started.exists, "the push never started")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, TextPrompt)
+        assert "Still working on it" in str(app.screen.query_one("#form-error").render())
+        release.touch()
+        await wait_for(pilot, lambda: not isinstance(app.screen, TextPrompt), "never answered")
+        await wait_for(pilot, lambda: said(app, "Published "), "the result was never said")
+        assert count(bare) == 1

@@ -16,7 +16,9 @@ from therapy.cli import Config, cli, fail, output_option, pass_config
     "--pair", help="Only this pair's items: its name, or its sides ('Sales x Marketing')."
 )
 @click.option("--owner", help="Only the items this person owns (any case).")
-@click.option("--open", "open_", is_flag=True, help="The items still open (the default).")
+@click.option(
+    "--open", "open_", is_flag=True, help="The items still open (the default, but for ics: all)."
+)
 @click.option("--overdue", is_flag=True, help="The open items past their due date.")
 @click.option("--all", "all_", is_flag=True, help="Every item: open, done and dropped.")
 @click.option(
@@ -25,7 +27,8 @@ from therapy.cli import Config, cli, fail, output_option, pass_config
     type=click.Choice(["table", "md", "json", "csv", "ics"]),
     default="table",
     show_default=True,
-    help="ics: an iCalendar file of to-dos, to import into a calendar.",
+    help="ics: an iCalendar file of to-dos to import into a calendar (every item by default, "
+    "so that it learns which were done).",
 )
 @output_option
 @pass_config
@@ -50,7 +53,8 @@ def actions(
     if len(chosen) > 1:
         given = " and ".join(f"--{name}" for name in chosen)
         fail(f"Give one of --open, --overdue and --all, not {given}.")
-    which = chosen[0] if chosen else "open"
+    # a calendar must hear that a to-do was done or dropped: it gets every item by default
+    which = chosen[0] if chosen else "all" if fmt == "ics" else "open"
     sessions = config.sessions
     history = sessions.tracked(pair=pair, owner=owner, which=which)
     listing = Listing(
@@ -67,7 +71,7 @@ def actions(
         click.echo(listing.skipped_sentence(), err=True)
     if not listing.items:
         click.echo(listing.nothing(), err=True)
-        if fmt == "table":
+        if fmt == "table" and output is None:
             return  # a table of nothing is nothing; the other formats stay valid documents
     to_terminal = output is None and fmt == "table" and sys.stdout.isatty()
     text = render(listing, fmt, shutil.get_terminal_size().columns if to_terminal else None)

@@ -17,6 +17,7 @@ from typing import Any
 
 import jinja2
 
+from therapy.clock import parse_instant
 from therapy.model import (
     NO_SUGGESTION,
     Board,
@@ -69,6 +70,15 @@ class Plan:
     date: str = ""  # the day it was made, from the service's clock
     skipped: list[str] = field(default_factory=list)  # earlier sessions that were unreadable
     recent: list[SessionPoint] = field(default_factory=list)  # the pair's last sessions
+
+    @property
+    def session_date(self) -> str:
+        """The day of the session, where the host is: what the plan is dated (a plan made
+        again on a later day reads the same; its overdue marks are as of `date`)."""
+        try:
+            return parse_instant(self.board.session.created).astimezone().date().isoformat()
+        except ValueError:
+            return self.date
 
     @staticmethod
     def share(value: float | None) -> str:

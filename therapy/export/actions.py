@@ -219,8 +219,9 @@ def to_markdown(listing: Listing) -> str:
                 session,
             ]
             rows.append("| " + " | ".join(cells) + " |")
-            # a task list has two states: closed (done or dropped) is checked, and says which
-            mark = " " if item.status is ActionStatus.OPEN else "x"
+            # a task list has two states: done is checked; open or dropped is not, and says so
+            # (as in the plan's task list)
+            mark = "x" if item.status is ActionStatus.DONE else " "
             state = "**overdue**" if item.overdue(listing.today) else md(item.status.value)
             tasks.append(
                 f"- [{mark}] **{md(e.ref)}** {md(item.what)}: {md(item.owner)}, due {due}, {state}"

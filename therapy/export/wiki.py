@@ -73,7 +73,11 @@ _LETTERS = str.maketrans(
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _SCP = re.compile(r"^[^/:]+:")  # git's own rule: host:path, a colon before any slash
 # https://user:token@host or https://token@host: all of it; ssh://user:password@: the password
-_CREDENTIALS = re.compile(r"(?i)(https?://)[^/@\s]*@|(://[^/@:\s]*):[^/@\s]*@")
+# Credentials in a URL, up to the last @ before its path: the whole user part of an https
+# URL (a token), the password of any other (ssh://git@host keeps its user: it says who).
+_LINKABLE = re.compile(r"[A-Za-z0-9-]+\Z")
+_HTTP_USER = re.compile(r"(?i)(https?://)[^/\s]*@")
+_PASSWORD = re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^/:@\s]*):[^/\s]*@")
 # A push that lost a race: rejected by this side, or by the server's compare-and-swap.
 _REJECTED = ("non-fast-forward", "fetch first", "cannot lock ref")
 # What git's messages mean, for the one sentence a person reads (LC_ALL=C: in English).
@@ -144,6 +148,7 @@ class Publication:
     identity: str  # "Name <email>" that the commit carries
     fallback: bool  # no identity was configured: therapy made this one up
     notes: list[str] = field(default_factory=list)  # one sentence each (a clone left behind)
+    wiki: str = ""  # what to give again to publish to the same place (no credentials)
 
     def said(self) -> list[str]:
         """What was done, a sentence each: for the shell and the app alike."""
@@ -204,7 +209,7 @@ class GitFailed(Exception):
 def _quoted(line: str) -> str:
     for prefix in ("fatal:", "error:", "remote:"):
         line = line.removeprefix(prefix).strip()
-    return _redact(shown(line, 120)).replace("'", "’")
+    return shown(_redact(line), 120).replace("'", "’")
 
 
 # -- page names -------------------------------------------------------------------------
@@ -326,7 +331,7 @@ class _Git:
         config: dict[str, str] = {}
         for line in found.splitlines():
             key, _, value = line.partition(" ")
-            config.setdefault(key.lower(), value)
+            config[key.lower()] = value  # system, global, then local: git takes the last
         self.env = _git_environment(user_ssh="core.sshcommand" in config)
         return config
 
@@ -399,11 +404,14 @@ class _Target:
     where: str  # shown to people
     clone: Path | None = None  # a working clone: its top folder
     empty_branch: str = "master"  # the branch of an empty repository with no --branch
+    given: str = ""  # what to give again to publish here: without credentials, a path whole
 
 
 def _redact(text: str) -> str:
-    """https://user:token@host/... is shown as https://host/..."""
-    return _CREDENTIALS.sub(lambda found: found[1] or found[2] + "@", text)
+    """https://user:token@host/... is shown as https://host/..., and ssh://git:pw@host/...
+    as ssh://git@host/...: before anything shortens the text (a long token would keep its
+    tail), and whatever the token holds (an @ of its own)."""
+    return _PASSWORD.sub(r"\1@", _HTTP_USER.sub(r"\1", text))
 
 
 def _locate(target: str) -> _Target:
@@ -414,7 +422,7 @@ def _locate(target: str) -> _Target:
     if wiki.startswith("-"):
         raise TherapyError(f"'{shown(wiki)}' is not a wiki; give its git URL or a path.")
     if _URL.match(wiki) or (_SCP.match(wiki) and not path.exists()):
-        return _Target(wiki, _redact(shown(wiki, 200)))
+        return _Target(wiki, shown(_redact(wiki), 200), given=_redact(wiki))
     if not path.is_dir():
         raise TherapyError(
             f"There is no folder {shown(path, 200)}; give the wiki's git URL (https://, "
@@ -438,8 +446,10 @@ def _locate(target: str) -> _Target:
         )
     if bare == "true":
         head = git.line("symbolic-ref", "--short", "-q", "HEAD", check=False)
-        return _Target(str(path.resolve()), str(path), empty_branch=head or "master")
-    return _Target(None, str(path), clone=path.resolve())
+        return _Target(
+            str(path.resolve()), str(path), empty_branch=head or "master", given=str(path.resolve())
+        )
+    return _Target(None, str(path), clone=path.resolve(), given=str(path.resolve()))
 
 
 def _failure(error: GitFailed, doing: str, where: str) -> TherapyError:
@@ -467,14 +477,17 @@ def publish(wiki: str, content: Content, branch: str | None, message: str) -> Pu
     doing = "writing the pages"
     try:
         if target.clone is not None:
-            return _publish_clone(target, target.clone, content, branch, message)
-        folder = Path(tempfile.mkdtemp(prefix="therapy-wiki-"))
-        try:
-            git = _Git(folder, bare=True)
-            git.run("init", "--bare", "--quiet")
-            return _publish_remote(target, git, content, branch, message)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            done = _publish_clone(target, target.clone, content, branch, message)
+        else:
+            folder = Path(tempfile.mkdtemp(prefix="therapy-wiki-"))
+            try:
+                git = _Git(folder, bare=True)
+                git.run("init", "--bare", "--quiet")
+                done = _publish_remote(target, git, content, branch, message)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+        done.wiki = target.given
+        return done
     except _Doing as step:
         raise _failure(step.error, step.doing, target.where) from None
     except GitFailed as error:
@@ -498,7 +511,7 @@ def _step(doing: str, git: _Git, *args: str, network: bool = False) -> str:
 
 def _check_branch(git: _Git, branch: str) -> str:
     name = clean_line(branch)
-    ok = name and not name.startswith("-") and "@{" not in name
+    ok = name and not name.startswith(("-", "refs/")) and "@{" not in name
     checked = git.run("check-ref-format", "--branch", name, check=False).strip() if ok else ""
     if checked != name:
         raise TherapyError(f"'{shown(branch)}' is not a branch name; give one like master.")
@@ -566,12 +579,13 @@ def _identity(git: _Git, config: dict[str, str]) -> tuple[str, bool, dict[str, s
         login = FALLBACK_NAME
     host = re.sub(r"[^A-Za-z0-9.-]", "", socket.gethostname()).strip(".") or "localhost"
     name, email = name or login, email or f"{login}@{host}"
-    env = {
+    made = {
         "GIT_AUTHOR_NAME": name,
         "GIT_AUTHOR_EMAIL": email,
         "GIT_COMMITTER_NAME": name,
         "GIT_COMMITTER_EMAIL": email,
     }
+    env = {key: value for key, value in made.items() if not os.environ.get(key)}  # yours win
     return f"{name} <{email}>", True, env
 
 
@@ -632,7 +646,11 @@ def _build(
         )
     codes = {point.code: slug(point.code) for point in trend.points}
     linked = {
-        code: next((s for s in sorted(stems) if s.endswith(f"-{page_code}")), None)
+        # only a name therapy could have made goes into a link: it needs no escaping
+        code: next(
+            (s for s in sorted(stems) if s.endswith(f"-{page_code}") and _LINKABLE.match(s)),
+            None,
+        )
         for code, page_code in codes.items()
     }
     linked[plan.code] = plan_name
@@ -728,7 +746,7 @@ def _publish_clone(
     where = target.where
     if upstream:
         url = git.line("remote", "get-url", upstream, check=False)
-        where = _redact(shown(url or upstream, 200))
+        where = shown(_redact(url or upstream), 200)
     try:
         for _attempt in range(TRIES):
             base = local

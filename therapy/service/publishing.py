@@ -46,8 +46,8 @@ class PublishRules(FollowUpRules):
 
         done = publish(wiki, content, branch, text)
         with self.store.transaction(code) as snapshot:
-            if snapshot.session.wiki != done.where:
-                snapshot.session.wiki = done.where  # where to offer next time (no credentials)
+            if done.wiki and snapshot.session.wiki != done.wiki:
+                snapshot.session.wiki = done.wiki  # where to offer next time (no credentials)
                 self._touch(snapshot)
         return done
 

@@ -152,6 +152,9 @@ class TextPrompt(ModalScreen[str | None]):
             suggestions.focus()
 
     def action_cancel(self) -> None:
+        if self.sending:  # it is being done (a publish can take seconds): its answer follows
+            self._refused("Still working on it: wait for the answer, then leave.")
+            return
         if self.answer.value == self.value:
             self.dismiss(None)
             return
