@@ -38,6 +38,11 @@ def strip_controls(text: str) -> str:
     return _INVISIBLE.sub("", _LINE_BREAKS.sub("\n", text))
 
 
+def is_clean(text: str) -> bool:
+    """Whether text holds nothing the policy would take out (as stored text must)."""
+    return not (_INVISIBLE.search(text) or _SURROGATE.search(text) or _LINE_BREAKS.search(text))
+
+
 def clean_text(text: str) -> str:
     """Multi-line user text (complaints, wins): controls stripped, outer blanks trimmed."""
     return strip_controls(text).strip()

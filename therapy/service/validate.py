@@ -6,12 +6,13 @@ import os
 from collections.abc import Iterable
 from datetime import date
 
+from therapy.limits import COMPLAINT_CHARS, NAME_CHARS, SIDE_CHARS, TITLE_CHARS
 from therapy.model import TherapyError
 from therapy.text import clean_line, clean_text, shown
 
-MAX_COMPLAINT = 1000
-MAX_LINE = 120
-MAX_SIDE = 40
+MAX_COMPLAINT = COMPLAINT_CHARS
+MAX_LINE = TITLE_CHARS
+MAX_SIDE = SIDE_CHARS
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 6
 
@@ -38,7 +39,7 @@ def line_text(text: str, what: str, limit: int = MAX_LINE, required: bool = True
 def name_text(name: str | None) -> str | None:
     if name is None:
         return None
-    return line_text(name, "A name", 60, required=False) or None
+    return line_text(name, "A name", NAME_CHARS, required=False) or None
 
 
 def parse_sides(sides: Iterable[str]) -> list[str]:

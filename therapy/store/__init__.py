@@ -19,39 +19,44 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
 
-from therapy.model import IndexEntry, Snapshot
+from therapy.limits import CONNECTIONS_PER_PERSON, INDEX_FILE_BYTES, SESSION_FILE_BYTES
+from therapy.model import IndexEntry, Snapshot, TherapyError
 from therapy.store.files import (
     LOCK_TIMEOUT,
     TMP_SUFFIX,
     Attendance,
+    Folder,
     Lock,
+    Missing,
     StoreError,
     Tables,
     damaged,
-    fsync_folder,
     missing,
-    write_atomic,
+    opened,
 )
-from therapy.store.schema import decode, encode
+from therapy.store.schema import check_text, decode, encode
 from therapy.text import shown
 
 __all__ = ["LOCK_TIMEOUT", "Attendance", "Store", "StoreError"]
 
 _CODE = re.compile(r"[A-Z0-9]{1,32}")
+_SEAT = re.compile(r"([0-9]{1,9})(?:-[0-9])?\.lock")
+SESSION_FILE = "session.json"
+INDEX_FILE = "index.json"
 
 
 class Store:
     """ROOT/index.json lists the sessions; each lives in ROOT/sessions/CODE/session.json.
 
     A folder per session keeps its lock and temp files beside it, so that nothing a write
-    does scans or grows with the number of other sessions.
+    does scans or grows with the number of other sessions. Every path below ROOT is reached
+    through descriptors (see files.Folder): nothing in the data folder is ever followed.
     """
 
     def __init__(self, root: Path | str, lock_timeout: float = LOCK_TIMEOUT) -> None:
@@ -60,72 +65,86 @@ class Store:
         self.lock_timeout = lock_timeout
         self._local = threading.local()
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StoreError(
-                f"Cannot use the data folder {self.root} ({error.strerror}); "
+                f"Cannot use the data folder {shown(self.root, 200)} ({error.strerror}); "
                 "choose another with --data-dir or THERAPY_DATA_DIR."
             ) from None
-        self._clean_leftovers(self.root, self._index_lock())
+        with Folder.root(self.root) as top:
+            with contextlib.suppress(StoreError):  # a folder we may only read is still read
+                top.make_folder("sessions")
+            self._clean_leftovers(top, top.lock("index.lock", "The session index", 0))
 
-    # -- paths and locks --------------------------------------------------------------
+    # -- paths and folders --------------------------------------------------------------
 
     def session_folder(self, code: str) -> Path:
-        if not _CODE.fullmatch(code):
-            raise StoreError(
-                f"There is no session {code!r}; a session code is letters and digits, "
-                "like K7QX2M (run 'therapy list')."
-            )
+        _check_code(code)
         return self.folder / code
 
     def path(self, code: str) -> Path:
-        return self.session_folder(code) / "session.json"
+        return self.session_folder(code) / SESSION_FILE
 
     @property
     def index_path(self) -> Path:
-        return self.root / "index.json"
+        return self.root / INDEX_FILE
 
-    def _session_lock(self, code: str) -> Lock:
-        return Lock(self.session_folder(code) / "lock", f"Session {code}", self.lock_timeout)
+    @contextlib.contextmanager
+    def _sessions(self) -> Iterator[Folder | None]:
+        """The folder of sessions, opened through the data folder; None if there is none."""
+        with Folder.root(self.root) as root, opened(root.folder("sessions")) as sessions:
+            yield sessions
 
-    def _index_lock(self) -> Lock:
-        return Lock(self.root / "index.lock", "The session index", self.lock_timeout)
+    @contextlib.contextmanager
+    def _session(self, code: str) -> Iterator[Folder]:
+        """One session's folder, opened without following anything; missing if it is not
+        there."""
+        _check_code(code)
+        with self._sessions() as sessions:
+            inner = None if sessions is None else sessions.folder(code)
+            if inner is None:
+                raise missing(code)
+            with inner:
+                yield inner
+
+    def _session_lock(self, folder: Folder, code: str) -> Lock:
+        return folder.lock("lock", f"Session {code}", self.lock_timeout)
+
+    def _index_lock(self, root: Folder) -> Lock:
+        return root.lock("index.lock", "The session index", self.lock_timeout)
 
     @staticmethod
-    def _leftovers(folder: Path) -> list[Path]:
-        try:
-            return [Path(e.path) for e in os.scandir(folder) if e.name.endswith(TMP_SUFFIX)]
-        except FileNotFoundError:
-            return []
-
-    def _clean_leftovers(self, folder: Path, lock: Lock | None) -> None:
+    def _clean_leftovers(folder: Folder, lock: Lock | None) -> None:
         """Remove temp files a crashed writer left behind: only under their file's lock, so
-        that a live writer's temp file is never taken from under it."""
-        leftovers = self._leftovers(folder)
+        that a live writer's temp file is never taken from under it. A temp name is only
+        ever unlinked: whatever it is, nothing it points to is touched."""
+        try:
+            leftovers = [e.name for e in folder.entries() if e.name.endswith(TMP_SUFFIX)]
+        except OSError:
+            return
         if not leftovers:
             return
         try:
             if lock is not None and not lock.acquire(blocking=False):
                 return
         except StoreError:
-            return  # a folder we may only read: leave them, reading is not held up
+            return  # a folder we may only read, or a lock file that is not ours: leave them
         try:
-            for temp in leftovers:
+            for name in leftovers:
                 with contextlib.suppress(FileNotFoundError, PermissionError):
-                    temp.unlink()
+                    os.unlink(name, dir_fd=folder.fd)
         finally:
             if lock is not None:
                 lock.release()
 
     # -- reading ----------------------------------------------------------------------
 
-    def _load(self, path: Path, what: str) -> Tables | None:
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
+    @staticmethod
+    def _load(folder: Folder, name: str, what: str, limit: int) -> Tables | None:
+        raw = folder.read(name, limit, what)
+        if raw is None:
             return None
-        except OSError as error:
-            raise StoreError(f"Cannot read {what} file {path} ({error.strerror}).") from None
+        path = folder.path / name
         try:
             tables = json.loads(raw)
             if not isinstance(tables, dict) or not all(
@@ -136,10 +155,9 @@ class Store:
             raise damaged(path, str(error) or type(error).__name__) from None
         return tables
 
-    def _snapshot(self, code: str) -> Snapshot | None:
-        path = self.path(code)
-        tables = self._load(path, f"session {code}")
-        return None if tables is None else decode(tables, path)
+    def _snapshot(self, folder: Folder, code: str) -> Snapshot | None:
+        tables = self._load(folder, SESSION_FILE, f"session {code}", SESSION_FILE_BYTES)
+        return None if tables is None else decode(tables, folder.path / SESSION_FILE)
 
     def read(self, code: str) -> Snapshot:
         """A consistent, checked snapshot of one session (no lock needed: writes are atomic);
@@ -147,19 +165,23 @@ class Store:
         held = self._open().get(code)
         if held is not None:
             return copy.deepcopy(held)
-        snapshot = self._snapshot(code)
-        if snapshot is None:
-            raise missing(code)
-        self._clean_leftovers(self.session_folder(code), self._session_lock(code))
+        with self._session(code) as folder:
+            snapshot = self._snapshot(folder, code)
+            if snapshot is None:
+                raise missing(code)
+            self._clean_leftovers(folder, self._session_lock(folder, code))
         return snapshot
 
     def stamp(self, code: str) -> tuple[int, int, int] | None:
         """Changes whenever the session file is replaced: cheap to poll from other processes."""
         try:
-            stat = self.path(code).stat()
-        except FileNotFoundError:
+            with self._session(code) as folder:
+                found = folder.lstat(SESSION_FILE)
+        except StoreError:
             return None
-        return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if found is None:
+            return None
+        return (found.st_ino, found.st_mtime_ns, found.st_size)
 
     def index(self) -> tuple[list[IndexEntry], list[str]]:
         """Every session, and a sentence for each thing that could not be read.
@@ -169,26 +191,30 @@ class Store:
         A damaged row is skipped and named; the rest of the index still counts."""
         problems: list[str] = []
         entries: list[IndexEntry] = []
-        try:
-            tables = self._load(self.index_path, "session index") or {}
-        except StoreError as error:
-            problems.append(str(error))
-            tables = {}
-        try:
-            folders = {e.name for e in os.scandir(self.folder) if _CODE.fullmatch(e.name)}
-        except FileNotFoundError:
-            folders = set()
-        rows, damaged_rows = index_rows(tables, self.index_path)
+        with Folder.root(self.root) as root:
+            try:
+                tables = self._load(root, INDEX_FILE, "the session index", INDEX_FILE_BYTES)
+            except StoreError as error:
+                problems.append(str(error))
+                tables = None
+            try:
+                with opened(root.folder("sessions")) as sessions:
+                    names = [] if sessions is None else [e.name for e in sessions.entries()]
+            except StoreError as error:
+                problems.append(str(error))
+                names = []
+        folders = {name for name in names if _CODE.fullmatch(name)}
+        rows, damaged_rows = index_rows(tables or {}, self.index_path)
         problems += damaged_rows
         for entry in rows:
             if entry.code in folders:
                 folders.discard(entry.code)
                 entries.append(entry)
         for code in sorted(folders):  # not (yet) in the index
-            if not self.path(code).exists():
-                continue  # a session being made, or a `new` that died: never a session
             try:
                 session = self.read(code).session
+            except Missing:
+                continue  # a session being made, or a `new` that died: never a session
             except StoreError:
                 entries.append(IndexEntry(code))  # its damage is told where it is read
                 continue
@@ -202,35 +228,49 @@ class Store:
         was written: they hold nothing but a lock, temp files and an empty presence folder.
         Under the index lock, which a `new` holds until its folder is locked too, and under
         the folder's own lock; anything else in a folder (a session file moved aside) keeps
-        it."""
+        it. A folder is emptied through its descriptor, so one swapped for a link meanwhile
+        is never entered."""
         try:
-            folders = [Path(e.path) for e in os.scandir(self.folder) if e.is_dir()]
-        except FileNotFoundError:
-            return
-        orphans = [f for f in folders if _CODE.fullmatch(f.name) and _only_leftovers(f)]
-        if not orphans:
-            return
-        index_lock = self._index_lock()
-        try:
+            with self._sessions() as sessions:
+                if sessions is None:
+                    return
+                candidates = [
+                    e.name
+                    for e in sessions.entries()
+                    if _CODE.fullmatch(e.name) and e.is_dir(follow_symlinks=False)
+                ]
+                orphans = [name for name in candidates if _only_leftovers(sessions, name)]
+                if orphans:
+                    self._remove_orphans(sessions, orphans)
+        except (StoreError, OSError):
+            return  # a folder we may only read, or one not ours: left alone
+
+    def _remove_orphans(self, sessions: Folder, orphans: list[str]) -> None:
+        with Folder.root(self.root) as root:
+            index_lock = self._index_lock(root)
             if not index_lock.acquire(blocking=False):
                 return  # a `new` is under way: next time
-        except StoreError:
-            return  # read-only for us: leave them
-        try:
-            for folder in orphans:
-                lock = Lock(folder / "lock", f"Session {folder.name}", 0)
-                try:
-                    if not lock.acquire(blocking=False):
-                        continue
-                except StoreError:
-                    continue
-                try:
-                    if _only_leftovers(folder):
-                        shutil.rmtree(folder, ignore_errors=True)
-                finally:
-                    lock.release()
-        finally:
-            index_lock.release()
+            try:
+                for name in orphans:
+                    with opened(sessions.folder(name)) as folder:
+                        if folder is None:
+                            continue
+                        lock = folder.lock("lock", f"Session {name}", 0)
+                        if not lock.acquire(blocking=False):
+                            continue
+                        try:
+                            if not _only_leftovers(sessions, name):
+                                continue
+                            for entry in folder.entries():
+                                if entry.name != "lock":
+                                    folder.remove(entry.name)
+                            os.unlink("lock", dir_fd=folder.fd)
+                        finally:
+                            lock.release()
+                    with contextlib.suppress(OSError):  # a link put there meanwhile stays
+                        os.rmdir(name, dir_fd=sessions.fd)
+            finally:
+                index_lock.release()
 
     # -- writing ----------------------------------------------------------------------
 
@@ -241,33 +281,37 @@ class Store:
         a session that lists (found in its folder), one killed before leaves a folder with
         no session file, which accepts no write and is cleaned at the next list or new."""
         session = snapshot.session
-        folder = self.session_folder(session.code)
-        lock = self._session_lock(session.code)
-        with self._index_lock():  # clean_orphans takes it too: a new folder is never cleaned
-            try:
-                folder.mkdir(mode=0o777)
-            except FileExistsError:
-                return False
-            except OSError as error:
+        code = session.code
+        _check_code(code)
+        with Folder.root(self.root) as root, opened(root.folder("sessions")) as sessions:
+            if sessions is None:
                 raise StoreError(
-                    f"Cannot write in the data folder {self.folder} ({error.strerror}); nothing "
-                    "was changed: check its permissions or choose another with --data-dir."
-                ) from None
+                    f"The data folder {shown(self.root, 200)} has no sessions folder; "
+                    "check its permissions or choose another with --data-dir."
+                )
+            # clean_orphans takes the index lock too: a new folder is never cleaned
+            with self._index_lock(root):
+                if not sessions.make_folder(code):
+                    return False
+                folder = sessions.folder(code)
+                assert folder is not None
+                lock = self._session_lock(folder, code)
+                try:
+                    lock.acquire()
+                except BaseException:
+                    folder.close()
+                    sessions.remove(code)
+                    raise
             try:
-                lock.acquire()
+                folder.replace(SESSION_FILE, _payload(encode(snapshot)))
             except BaseException:
-                shutil.rmtree(folder, ignore_errors=True)
+                lock.release()
+                folder.close()
+                sessions.remove(code)  # through descriptors: a link put there stays a link
                 raise
-        try:
-            write_atomic(self.path(session.code), encode(snapshot))
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        finally:
             lock.release()
-        entry = IndexEntry(
-            session.code, session.title, session.sides, session.pair, session.created
-        )
+            folder.close()
+        entry = IndexEntry(code, session.title, session.sides, session.pair, session.created)
         with contextlib.suppress(StoreError):
             self._register(entry)  # without its row the session still lists (see index)
         return True
@@ -284,12 +328,9 @@ class Store:
         if held is not None:
             yield held
             return
-        if not self.session_folder(code).is_dir():
-            raise missing(code)
-        with self._session_lock(code):
-            path = self.path(code)
-            self._clean_leftovers(path.parent, None)  # we hold the lock: all are leftovers
-            snapshot = self._snapshot(code)
+        with self._session(code) as folder, self._session_lock(folder, code):
+            self._clean_leftovers(folder, None)  # we hold the lock: all are leftovers
+            snapshot = self._snapshot(folder, code)
             if snapshot is None:
                 raise missing(code)
             before = encode(snapshot)
@@ -300,7 +341,7 @@ class Store:
                 del self._open()[code]
             after = encode(snapshot)
             if after != before:
-                write_atomic(path, after)
+                folder.replace(SESSION_FILE, _payload(after))
 
     def _open(self) -> dict[str, Snapshot]:
         """The sessions this thread holds a transaction on."""
@@ -310,72 +351,114 @@ class Store:
 
     # -- presence ---------------------------------------------------------------------
 
-    def _presence(self, code: str, participant_id: int) -> Path:
-        return self.session_folder(code) / "presence" / f"{participant_id}.lock"
-
     def attend(self, code: str, participant_id: int) -> Attendance:
-        path = self._presence(code, participant_id)
-        path.parent.mkdir(mode=0o777, exist_ok=True)
-        attendance = Attendance(Lock(path, f"Participant {participant_id}", 0))
-        attendance.hold()
+        """A seat for one participant's process: a lock in presence/, held while it runs.
+        A person has CONNECTIONS_PER_PERSON seats (a window closing while its next opens);
+        with all of them taken the connection is refused."""
+        with self._session(code) as session:
+            session.make_folder("presence")
+            folder = session.folder("presence")
+        if folder is None:
+            raise missing(code)
+        seats = [f"{participant_id}.lock"] + [
+            f"{participant_id}-{n}.lock" for n in range(2, CONNECTIONS_PER_PERSON + 1)
+        ]
+        attendance = Attendance(folder, seats, f"Participant {participant_id}")
+        try:
+            if not attendance.hold():
+                raise TherapyError(
+                    f"You are connected to session {code} in {CONNECTIONS_PER_PERSON} "
+                    "windows already; close one of them, then join again."
+                )
+        except BaseException:
+            attendance.close()
+            raise
         return attendance
 
     def present(self, code: str) -> set[int]:
-        """Whose presence lock is held: a process that ended holds none (the kernel lets go)."""
+        """Whose presence lock is held: a process that ended holds none (the kernel lets go).
+        Anything in presence/ that is not a regular file of ours is not a person."""
         here: set[int] = set()
         try:
-            entries = list(os.scandir(self.session_folder(code) / "presence"))
-        except FileNotFoundError:
-            return here
-        for entry in entries:
-            stem = entry.name.removesuffix(".lock")
-            if not stem.isdigit():
-                continue
-            try:
-                fd = os.open(entry.path, os.O_RDONLY)
-            except OSError:
-                continue  # gone, or not ours to read: not known to be here
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except OSError:
-                here.add(int(stem))
-            else:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            finally:
-                os.close(fd)
+            with self._session(code) as session, opened(session.folder("presence")) as folder:
+                if folder is None:
+                    return here
+                for entry in folder.entries():
+                    seat = _SEAT.fullmatch(entry.name)
+                    if seat is None or int(seat[1]) in here:
+                        continue
+                    if _held(folder, entry.name):
+                        here.add(int(seat[1]))
+        except StoreError:
+            pass  # an unreadable presence folder: nobody is known to be here
         return here
 
     def _register(self, entry: IndexEntry) -> None:
         """Add a session to the index; a damaged index is left as it is (index() names it)."""
-        with self._index_lock():
-            tables = self._load(self.index_path, "session index") or {}
+        with Folder.root(self.root) as root, self._index_lock(root):
+            tables = self._load(root, INDEX_FILE, "the session index", INDEX_FILE_BYTES) or {}
             if index_rows(tables, self.index_path)[1]:
                 return  # a damaged row: the file is never rewritten (index() names it)
             sessions = tables.setdefault("sessions", {})
             next_id = max((int(key) for key in sessions), default=0) + 1
             sessions[str(next_id)] = msgspec.to_builtins(entry)
-            write_atomic(self.index_path, tables)
+            root.replace(INDEX_FILE, _payload(tables))
 
     def delete(self, code: str) -> None:
-        folder = self.session_folder(code)
-        with self._index_lock(), self._session_lock(code):
-            with contextlib.suppress(StoreError):
-                tables = self._load(self.index_path, "session index") or {}
-                if not index_rows(tables, self.index_path)[1]:  # damaged: left as it is
-                    sessions = tables.get("sessions", {})
-                    for key in [key for key, row in sessions.items() if row["code"] == code]:
-                        del sessions[key]
-                    write_atomic(self.index_path, tables)
-            for entry in os.scandir(folder):
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)  # presence/
-                elif entry.name != "lock":
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.path)
-        with contextlib.suppress(OSError):
-            os.unlink(folder / "lock")
-            folder.rmdir()
-        fsync_folder(self.folder)
+        """Unlist a session and remove its folder, through descriptors only: a session
+        folder swapped for a link while this runs is never entered, and what the link points
+        to is never touched."""
+        with Folder.root(self.root) as root, self._index_lock(root):
+            with self._session(code) as folder, self._session_lock(folder, code):
+                with contextlib.suppress(StoreError):
+                    tables = self._load(root, INDEX_FILE, "the session index", INDEX_FILE_BYTES)
+                    if tables and not index_rows(tables, self.index_path)[1]:  # damaged: kept
+                        sessions = tables.get("sessions", {})
+                        for key in [k for k, row in sessions.items() if row["code"] == code]:
+                            del sessions[key]
+                        root.replace(INDEX_FILE, _payload(tables))
+                for entry in folder.entries():
+                    if entry.name != "lock":
+                        folder.remove(entry.name)
+                with contextlib.suppress(OSError):
+                    os.unlink("lock", dir_fd=folder.fd)
+            with self._sessions() as listing:
+                if listing is not None:
+                    with contextlib.suppress(OSError):  # a link put there meanwhile stays
+                        os.rmdir(code, dir_fd=listing.fd)
+                    with contextlib.suppress(OSError):
+                        os.fsync(listing.fd)
+
+
+def _payload(tables: Tables) -> bytes:
+    return json.dumps(tables, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _check_code(code: str) -> None:
+    if not _CODE.fullmatch(code):
+        raise StoreError(
+            f"There is no session {shown(code, 40)!r}; a session code is letters and digits, "
+            "like K7QX2M (run 'therapy list')."
+        )
+
+
+def _held(folder: Folder, name: str) -> bool:
+    """Whether a seat's lock is held by a live process; never opens a link or a FIFO."""
+    try:
+        fd = folder.open_file(name, os.O_RDONLY, "a presence lock")
+    except (StoreError, OSError):
+        return False  # not ours, or not ours to read: not known to be here
+    if fd is None:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 def index_rows(tables: Tables, path: Path) -> tuple[list[IndexEntry], list[str]]:
@@ -388,6 +471,8 @@ def index_rows(tables: Tables, path: Path) -> tuple[list[IndexEntry], list[str]]
             entry = msgspec.convert(row, IndexEntry)
             if not _CODE.fullmatch(entry.code):
                 raise ValueError(f"'{shown(entry.code, 40)}' is not a session code")
+            for field, value in row.items():
+                check_text(field, value, "it")
         except (msgspec.ValidationError, ValueError, TypeError) as error:
             problems.append(
                 f"Row {shown(key, 20)} of the session index {path} is damaged ({error}); it "
@@ -398,15 +483,21 @@ def index_rows(tables: Tables, path: Path) -> tuple[list[IndexEntry], list[str]]
     return rows, problems
 
 
-def _only_leftovers(folder: Path) -> bool:
-    """Whether a folder without a session file holds nothing a person could want back."""
+def _only_leftovers(sessions: Folder, name: str) -> bool:
+    """Whether a session folder without a session file holds nothing a person could want
+    back: a lock, temp files and an empty presence folder."""
     try:
-        for entry in os.scandir(folder):
-            if entry.name == "lock" or entry.name.endswith(TMP_SUFFIX):
-                continue
-            if entry.name == "presence" and entry.is_dir() and not os.listdir(entry.path):
-                continue
-            return False
-    except FileNotFoundError:
+        with opened(sessions.folder(name)) as folder:
+            if folder is None:
+                return False
+            for entry in folder.entries():
+                if entry.name == "lock" or entry.name.endswith(TMP_SUFFIX):
+                    continue
+                if entry.name == "presence" and entry.is_dir(follow_symlinks=False):
+                    with opened(folder.folder("presence")) as presence:
+                        if presence is not None and not presence.entries():
+                            continue
+                return False
+    except (StoreError, OSError):
         return False
     return True

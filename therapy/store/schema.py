@@ -16,12 +16,28 @@ import msgspec
 from tinydb import TinyDB
 from tinydb.storages import Storage
 
+from therapy import limits
 from therapy.clock import parse_instant
 from therapy.model import ActionItem, Complaint, Participant, Session, Snapshot, Vote, Win
 from therapy.store.files import Tables, damaged
-from therapy.text import shown
+from therapy.text import is_clean, shown
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+# How long each text a person typed may be once stored; any other text has STORED_TEXT_CHARS.
+_TEXT_CHARS: dict[str, int] = {
+    "title": limits.TITLE_CHARS,
+    "sides": limits.SIDE_CHARS,
+    "side": limits.SIDE_CHARS,
+    "pair_name": limits.NAME_CHARS,
+    "name": limits.NAME_CHARS,
+    "author": limits.NAME_CHARS,
+    "text": limits.COMPLAINT_CHARS,
+    "what": limits.ACTION_CHARS,
+    "owner": limits.OWNER_CHARS,
+    "metric": limits.METRIC_CHARS,
+    "closed_by": limits.OWNER_CHARS,
+}
 
 ROWS: dict[str, type[Any]] = {
     "participants": Participant,
@@ -77,10 +93,27 @@ def _convert(doc: dict[str, Any], row_type: type[Any], where: str) -> Any:
     for key, value in doc.items():
         if isinstance(value, str) and _SURROGATE.search(value):
             raise ValueError(f"{where} has text that is not Unicode in '{shown(key, 40)}'")
+        check_text(key, value, where)
     try:
         return msgspec.convert(doc, row_type)
     except msgspec.ValidationError as error:
         raise ValueError(f"{where}: {error}") from None
+
+
+def check_text(key: str, value: Any, where: str) -> None:
+    """Stored text is what the text policy let in: no control or format character (it would
+    reach a terminal or a wiki), no text longer than a person could have typed."""
+    texts = [value] if isinstance(value, str) else []
+    if isinstance(value, list | dict):  # sides; a dict's keys (timeboxes, next ids)
+        texts = [item for item in value if isinstance(item, str)]
+    limit = _TEXT_CHARS.get(key, limits.STORED_TEXT_CHARS)
+    for text in texts:
+        if len(text) > limit:
+            raise ValueError(
+                f"{where} has {len(text):,} characters in '{shown(key, 40)}', over {limit:,}"
+            )
+        if not is_clean(text):
+            raise ValueError(f"{where} has a control or format character in '{shown(key, 40)}'")
 
 
 def _check(snapshot: Snapshot) -> None:

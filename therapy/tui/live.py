@@ -52,7 +52,13 @@ class Live:
         worker = get_current_worker()
         attendance = None
         if self.viewer.participant is not None:
-            attendance = self.sessions.attend(self.code, self.viewer.participant)
+            try:
+                attendance = self.sessions.attend(self.code, self.viewer.participant)
+            except StoreError as error:  # e.g. presence/ not writable: take part all the same
+                self.app.call_from_thread(self.app.notify, str(error), severity="error")
+            except TherapyError as error:  # connected in too many windows already
+                self.app.post_message(SessionGone(str(error)))
+                return
         try:
             self._poll(worker, attendance)
         finally:

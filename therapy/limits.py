@@ -1,0 +1,38 @@
+"""Every limit therapy enforces, in one place (the README's "Limits" lists the same).
+
+Each is far beyond what a real retro reaches, and each, when reached, is said in one
+sentence: they keep one hostile participant or one hostile file from taking a session, a
+host or everyone's terminal down.
+"""
+
+from __future__ import annotations
+
+# Files in the data folder: a larger one is damage, named and never read whole.
+SESSION_FILE_BYTES = 32 * 1024 * 1024  # 2,000 complaints of 1,000 characters is ~8 MB
+INDEX_FILE_BYTES = 8 * 1024 * 1024  # ~100 bytes a session: 80,000 sessions
+LOCK_FILE_BYTES = 4096  # a lock file holds an 8-byte grant count and nothing else
+
+# Text a person types, in characters after cleaning; a longer one in a session file is damage.
+COMPLAINT_CHARS = 1_000  # complaints, wins and appreciations
+TITLE_CHARS = 120
+SIDE_CHARS = 40
+NAME_CHARS = 60  # a person's or a pair's name
+OWNER_CHARS = 80
+ACTION_CHARS = 300
+METRIC_CHARS = 200
+STORED_TEXT_CHARS = 2_000  # any other text in a session file: times, keys, a wiki's address
+
+# One session.
+COMPLAINTS_PER_SESSION = 2_000
+WINS_PER_SESSION = 2_000
+ACTIONS_PER_SESSION = 500
+PARTICIPANTS_PER_SESSION = 500
+
+# One participant: cards (complaints and wins) added in any sixty seconds, from the app,
+# `therapy add` or an SSH login alike; a person typing reaches a handful.
+ADDS_PER_MINUTE = 20
+ADDS_WINDOW = 60  # seconds: the minute of ADDS_PER_MINUTE
+
+# Connections held at once by one participant (a bound name or key): a second window
+# while the first is closing is fine, a crowd under one name is not.
+CONNECTIONS_PER_PERSON = 2
