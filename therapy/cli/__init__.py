@@ -10,13 +10,13 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO, cast
 
 import click
 
 from therapy.model import TherapyError
 from therapy.service import Sessions
-from therapy.text import shown
+from therapy.text import shown, strip_controls
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -40,8 +40,51 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("therapy", appauthor=False))
 
 
+class Policed:
+    """Standard output or error while a command runs: every string written passes the text
+    policy here, so that no command, and no message of click's own, can forget it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError("text only")  # click probes for a binary stream with b""
+        self.stream.write(strip_controls(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str | None:
+        return getattr(self.stream, "errors", None)
+
+
 class TherapyGroup(click.Group):
-    """Turns every error into one sentence on stderr and a non-zero exit (--debug: traceback)."""
+    """Turns every error into one sentence on stderr and a non-zero exit (--debug: traceback),
+    and puts everything printed through the text policy."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        stdout, stderr = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = cast(TextIO, Policed(stdout)), cast(TextIO, Policed(stderr))
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            sys.stdout, sys.stderr = stdout, stderr
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -105,13 +148,35 @@ def cli(ctx: click.Context, data_dir: Path | None, prompts_dir: Path | None, deb
 
 pass_config = click.make_pass_decorator(Config)
 
-# -o FILE, for every command that writes a document
+# -o FILE, for every command that writes a document; `-o -` is standard output (None)
 output_option = click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of the screen.",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    callback=lambda ctx, param, value: None if value == Path("-") else value,
+    help="Write to this file instead of the screen (-: the screen).",
 )
+
+
+def deliver(text: str, output: Path | None) -> None:
+    """A document to OUTPUT (written whole, or not at all) or, without one, to the screen."""
+    if output is None:
+        print_document(text)
+        return
+    from therapy.export import write_file  # whole or not at all, never through a link
+
+    write_file(output, text)
+    click.echo(f"Wrote {output}", err=True)
+
+
+def print_document(text: str) -> None:
+    """A document on standard output: into a pipe as its writer made it (each format escapes
+    its own text), on a terminal through the text policy like every other line."""
+    out = sys.stdout
+    if isinstance(out, Policed) and not out.isatty():
+        out = out.stream
+    out.write(text)
+    out.flush()
 
 
 def _code(value: str) -> str:

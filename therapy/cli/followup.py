@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from therapy.cli import Config, cli, fail, output_option, pass_config
+from therapy.cli import Config, cli, deliver, fail, output_option, pass_config
 
 
 @cli.command()
@@ -44,7 +44,6 @@ def actions(
 ) -> None:
     """List the action items of every session, soonest due first, so owners know what is
     due; mark one with: therapy review REF done."""
-    from therapy.export import write_file
     from therapy.export.actions import Listing, render
 
     chosen = [
@@ -75,8 +74,7 @@ def actions(
             return  # a table of nothing is nothing; the other formats stay valid documents
     to_terminal = output is None and fmt == "table" and sys.stdout.isatty()
     text = render(listing, fmt, shutil.get_terminal_size().columns if to_terminal else None)
-    if output is None:
-        click.echo(text, nl=False)
+    if fmt == "table" and output is None:
+        click.echo(text, nl=False)  # a table is for people, not a document
     else:
-        write_file(output, text)
-        click.echo(f"Wrote {output}", err=True)
+        deliver(text, output)

@@ -160,7 +160,7 @@ def history(config: Config, pair: str | None, fmt: str) -> None:
     if fmt == "json":
         import json
 
-        click.echo(json.dumps(_json(trends, prompts), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(_json(trends, prompts), indent=2))  # ASCII: no raw control anywhere
     else:
         for index, trend in enumerate(trends):
             if index:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from therapy.cli import Config, _code, cli, fail, output_option, pass_config
+from therapy.cli import Config, _code, cli, deliver, fail, output_option, pass_config
 from therapy.model import TherapyError
 from therapy.text import plural
 
@@ -53,10 +53,12 @@ def read_complaints_csv(file: Path) -> tuple[list[tuple[str, str, str | None]], 
     rows: list[tuple[str, str, str | None]] = []
     numbers: list[int] = []
     with handle:
-        reader = csv.reader(handle)
+        # strict: a quote left open is an error, not the rest of the file as one card
+        reader = csv.reader(handle, strict=True)
+        start = 1  # the line the current row starts on (a quoted text may span lines)
         try:
             for record in reader:
-                line = reader.line_num
+                line, start = start, reader.line_num + 1
                 if not any(field.strip() for field in record):
                     continue
                 if not rows and [f.strip().lower() for f in record][:2] == ["side", "text"]:
@@ -70,8 +72,11 @@ def read_complaints_csv(file: Path) -> tuple[list[tuple[str, str, str | None]], 
                 numbers.append(line)
         except UnicodeDecodeError:
             fail(f"{file} is not UTF-8 text; save it as UTF-8 CSV and import again.")
-        except csv.Error as error:
-            fail(f"Line {reader.line_num} of {file} is not valid CSV ({error}).")
+        except csv.Error:  # strict fails only on quotes, or on a field a stray quote ran on
+            fail(
+                f"Line {start} of {file} opens a quote that does not close where its text "
+                'ends (a quote inside a quoted text is written twice: ""); nothing was imported.'
+            )
     return rows, numbers
 
 
@@ -193,11 +198,4 @@ def review(config: Config, words: tuple[str, ...], by: str) -> None:
 @pass_config
 def export(config: Config, code: str, fmt: str, template: str | None, output: Path | None) -> None:
     """Export the action plan as Markdown, JSON or CSV."""
-    from therapy.export import write_file
-
-    text = config.sessions.plan(code, fmt, template)
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        write_file(output, text)
-        click.echo(f"Wrote {output}", err=True)
+    deliver(config.sessions.plan(code, fmt, template), output)

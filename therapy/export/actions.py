@@ -19,7 +19,7 @@ from typing import Any
 from therapy.clock import parse_instant
 from therapy.export import _cell, markdown_text
 from therapy.model import ActionStatus, EarlierItem, TherapyError
-from therapy.text import plural, shown
+from therapy.text import clean_line, plural, shown, strip_controls
 
 FORMATS = ("table", "md", "json", "csv", "ics")
 WHICH_WORDS = {
@@ -114,13 +114,16 @@ def to_table(listing: Listing, width: int | None = None) -> str:
     session wrap inside their columns (every character kept); without one, an item is one
     line."""
     rows = [
-        (
-            e.ref,
-            e.item.due + (" overdue" if e.item.overdue(listing.today) else ""),
-            e.item.owner,
-            e.item.status.value,
-            e.item.what,
-            f"{e.pair_label} / {e.session_title}",
+        tuple(  # one line each, nothing a terminal acts on: the columns stay in line
+            clean_line(cell)
+            for cell in (
+                e.ref,
+                e.item.due + (" overdue" if e.item.overdue(listing.today) else ""),
+                e.item.owner,
+                e.item.status.value,
+                e.item.what,
+                f"{e.pair_label} / {e.session_title}",
+            )
         )
         for e in listing.items
     ]
@@ -288,7 +291,7 @@ def to_dict(listing: Listing) -> dict[str, Any]:
 
 
 def to_json(listing: Listing) -> str:
-    return json.dumps(to_dict(listing), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(to_dict(listing), indent=2) + "\n"  # ASCII: no raw control anywhere
 
 
 def to_csv(listing: Listing) -> str:
@@ -333,8 +336,8 @@ def to_ics(listing: Listing) -> str:
         created = _instant(item.created)
         if created is not None:
             todo.add("created", created)
-        todo.add("summary", item.what)
-        todo.add("description", _description(listing, e))
+        todo.add("summary", clean_line(item.what))  # icalendar escapes syntax, not controls
+        todo.add("description", strip_controls(_description(listing, e)))
         due = _day(item.due)
         if due is not None:
             todo.add("due", due)
