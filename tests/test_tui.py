@@ -331,3 +331,60 @@ def test_the_plan_shown_at_close_is_the_export_for_every_viewer(data_dir: Path) 
     exported = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "export", code]).output
     for viewer in (FACILITATOR, Actor(Role.PARTICIPANT, 1), OBSERVER):
         assert sessions.view(code, viewer).plan == exported
+
+
+# -- a key limited to one session (therapy ssh --session) ----------------------------------
+
+
+@pytest.mark.parametrize("one_session", [True, False], ids=["session-key", "any-key"])
+async def test_a_key_limited_to_one_session_is_offered_no_pair_history(
+    data_dir: Path, monkeypatch, one_session: bool
+) -> None:
+    """The pair's history is the pair's other sessions: none of them is this key's to see."""
+    from therapy.model import Actor, Role
+    from therapy.tui.app import TherapyApp
+    from therapy.tui.commands import session_commands
+    from therapy.tui.screens.history import HistoryScreen
+
+    fix_world(monkeypatch)
+    sessions, code = demo_sessions(data_dir, Phase.CLOSE)  # with an earlier session of its pair
+    alex = Actor(Role.PARTICIPANT, 1)
+    opened = (sessions.view(code, alex), sessions.stamp(code))
+    app = TherapyApp(sessions, code, alex, False, opened, restricted=True, one_session=one_session)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        offered = [command.title for command in session_commands(app)]
+        assert ("Pair history" in offered) is not one_session
+        assert bool(app.screen.check_action("history", ())) is not one_session  # footer, F1
+        await pilot.press("h")
+        await pilot.pause(0.2)
+        app.open_history(code)  # and whatever else might ask for it
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, HistoryScreen) is not one_session
+
+
+@pytest.mark.parametrize(
+    ("limit", "offered"), [(("--session",), False), ((), True)], ids=["session", "none"]
+)
+def test_therapy_ssh_tells_the_app_its_key_opens_one_session(
+    data_dir: Path, tmp_path: Path, limit: tuple[str, ...], offered: bool
+) -> None:
+    import shutil
+
+    from ssh_support import therapy_script, tmux_server
+
+    if shutil.which("tmux") is None:
+        pytest.skip("needs tmux (Debian/Ubuntu: apt-get install tmux)")
+    sessions, code = demo_sessions(data_dir, Phase.CLOSE)
+    login = [
+        "env", f"SSH_ORIGINAL_COMMAND={code}", str(therapy_script()), "--data-dir",
+        str(data_dir), "ssh", *limit, *([code] if limit else []), "--name", "Alex",
+        "--side", "Sales",
+    ]  # fmt: skip
+    with tmux_server(tmp_path) as tmux:
+        tmux.start("alex", login)
+        tmux.wait_for("alex", lambda shown: "Action plan preview" in shown, "close", 60)
+        tmux.keys("alex", "h", "F1")  # in turn: once a help shows, h was handled
+        shown = tmux.wait_for("alex", lambda s: ": help" in s, "a help screen", 30)
+        assert ("Pair history: help" in shown) is offered, shown
+        assert "Traceback" not in shown

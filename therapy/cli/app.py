@@ -63,7 +63,7 @@ def ssh(
         )
     ask = ask_on_terminal if has_terminal() else None  # without one: one try, then the end
     session = open_session(config.sessions, key, typed[0], ask, time.sleep)
-    run_participant(config, session.code, name, side, restricted=True)
+    run_participant(config, session.code, name, side, restricted=True, one_session=only is not None)
 
 
 TRIES = 3  # codes one connection may try
@@ -139,7 +139,12 @@ def watch(config: Config, code: str) -> None:
 
 
 def run_participant(
-    config: Config, code: str, name: str | None, side: str | None, restricted: bool = False
+    config: Config,
+    code: str,
+    name: str | None,
+    side: str | None,
+    restricted: bool = False,
+    one_session: bool = False,
 ) -> None:
     """Join (asking in the app for what is missing), then follow the session."""
     from therapy.model import Actor, Role
@@ -152,9 +157,11 @@ def run_participant(
     if side is not None and (name or session.anonymous):
         bound = name is not None  # over ssh, by the key: it keeps the name for its owner
         participant = sessions.join(code, side, name, bound, keyed=bound and restricted)
-        run_app(config, code, Actor(Role.PARTICIPANT, participant.id), restricted=restricted)
+        viewer = Actor(Role.PARTICIPANT, participant.id)
+        run_app(config, code, viewer, restricted=restricted, one_session=one_session)
     else:
-        run_app(config, code, joining=(session, name, side), restricted=restricted)
+        joining = (session, name, side)
+        run_app(config, code, joining=joining, restricted=restricted, one_session=one_session)
 
 
 def has_terminal() -> bool:
@@ -177,6 +184,7 @@ def run_app(
     viewer: Actor = FACILITATOR,
     joining: Joining | None = None,
     restricted: bool = False,
+    one_session: bool = False,
 ) -> None:
     require_terminal()
     from therapy.tui.app import TherapyApp
@@ -186,7 +194,15 @@ def run_app(
     if code is not None and joining is None:  # loaded first: the first frame is the phase
         stamp = sessions.stamp(code)
         opened = (sessions.view(code, viewer), stamp)
-    app = TherapyApp(sessions, code, viewer, opened=opened, joining=joining, restricted=restricted)
+    app = TherapyApp(
+        sessions,
+        code,
+        viewer,
+        opened=opened,
+        joining=joining,
+        restricted=restricted,
+        one_session=one_session,
+    )
     app.run()
     if app.return_code:
         raise SystemExit(app.return_code)

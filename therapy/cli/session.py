@@ -80,7 +80,7 @@ def list_sessions(config: Config, as_json: bool, pair: str | None) -> None:
             }
             for s in summaries
         ]
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(rows, indent=2))  # ASCII: no raw control anywhere
         return
     if not summaries:
         if pair is not None:
@@ -152,7 +152,9 @@ def status(config: Config, code: str) -> None:
 def phase(config: Config, code: str, target: str | None) -> None:
     """Show the session's phase, or move it: a phase's name, next or back."""
     sessions = config.sessions
+    seen = sessions.session(code).phase
     if target is None:
-        click.echo(sessions.session(code).phase.value)
+        click.echo(seen.value)
         return
-    click.echo(sessions.set_phase(code, target, FACILITATOR).phase.value)
+    # next and back are from the phase read here: another move meanwhile refuses this one
+    click.echo(sessions.set_phase(code, target, FACILITATOR, from_phase=seen).phase.value)

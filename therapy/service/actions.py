@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from therapy.limits import ACTION_CHARS, METRIC_CHARS, OWNER_CHARS
 from therapy.model import (
     FACILITATOR,
     ActionItem,
@@ -16,6 +17,7 @@ from therapy.model import (
     unknown,
 )
 from therapy.service.base import ServiceBase
+from therapy.service.bounds import check_room
 from therapy.service.permissions import Action
 from therapy.service.validate import line_text, normalise_code, parse_due
 from therapy.text import clean_line, shown
@@ -37,12 +39,12 @@ class ActionRules(ServiceBase):
     ) -> ActionItem:
         item = ActionItem(
             id=0,
-            what=line_text(what, "What to do", 300),
-            owner=line_text(owner, "The owner", 80),
+            what=line_text(what, "What to do", ACTION_CHARS),
+            owner=line_text(owner, "The owner", OWNER_CHARS),
             # a carried item keeps the date it was agreed with (overdue, it says so)
             due=due if carried_from is not None else parse_due(due, self.today()),
             cause=self.cause_key(cause),
-            metric=line_text(metric, "The metric", 200, required=False),
+            metric=line_text(metric, "The metric", METRIC_CHARS, required=False),
             complaints=sorted(set(complaints)),
             carried_from=carried_from,
             created=self.now(),
@@ -54,6 +56,7 @@ class ActionRules(ServiceBase):
             self._require(actor, action, snapshot.session)
             for complaint_id in item.complaints:
                 self._complaint(snapshot, complaint_id)
+            check_room(snapshot, "actions")
             snapshot.add("actions", item)
             self._touch(snapshot)
             return item

@@ -21,6 +21,7 @@ from therapy.model import (
     Win,
     unknown,
 )
+from therapy.service.bounds import WINDOW, check_pace, recent_cards
 from therapy.service.permissions import Action, check
 from therapy.service.validate import normalise_code
 from therapy.store import Store
@@ -37,6 +38,9 @@ class ServiceBase:
         self.store = store
         self.prompts_folder = prompts_folder
         self.clock = clock or clock_from_environment()
+        # Anonymous sessions: when this process's participants added their cards (by their
+        # actor's secret); in memory only, as nothing stored may tie a card to anyone.
+        self._added: dict[str, list[datetime]] = {}
 
     @property
     def prompts(self) -> Prompts:
@@ -86,6 +90,23 @@ class ServiceBase:
 
     def _touch(self, snapshot: Snapshot) -> None:
         snapshot.session.updated = self.now()
+
+    def _pace(self, snapshot: Snapshot, actor: Actor, name: str | None, adding: int = 1) -> None:
+        """Hold a person to ADDS_PER_MINUTE cards: a participant, or a name the shell adds
+        for (therapy add --name); the facilitator's own cards are not held."""
+        now = self.moment()
+        if not snapshot.session.anonymous:
+            if actor.participant is not None or name:  # counted from the store: any process
+                added = recent_cards(snapshot, now - WINDOW, actor.participant, name)
+                check_pace(added, now, adding, None if actor.participant is not None else name)
+            return
+        if actor.participant is None:
+            return  # the shell's name is not kept in an anonymous session: nothing to count
+        # No card says whose it is: the count is this process's (a second connection starts
+        # its own), which is all that an anonymous session can keep without naming anyone.
+        added = [at for at in self._added.get(actor.secret, []) if at > now - WINDOW]
+        check_pace(added, now, adding, None)
+        self._added[actor.secret] = [*added, *[now] * adding]
 
     @staticmethod
     def _participant(snapshot: Snapshot, actor: Actor) -> Participant:

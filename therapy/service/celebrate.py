@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from therapy.model import FACILITATOR, Actor, Snapshot, TherapyError, Win
 from therapy.service.base import ServiceBase
+from therapy.service.bounds import check_room
 from therapy.service.permissions import Action
 from therapy.service.validate import complaint_text, name_text, normalise_code
 
@@ -35,6 +36,8 @@ class CelebrateRules(ServiceBase):
                 created="" if session.anonymous else self.now(),
                 participant=None if session.anonymous or not participant else participant.id,
             )
+            check_room(snapshot, "wins")
+            self._pace(snapshot, actor, name)
             snapshot.add("wins", win)
             if session.anonymous:
                 win.claim = self.claim(actor, session.code, "win", win.id)

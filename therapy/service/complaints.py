@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from therapy.model import FACILITATOR, Actor, Complaint, Snapshot, TherapyError
+from therapy.service.bounds import check_room
 from therapy.service.permissions import Action
 from therapy.service.suggesting import SuggestingRules
 from therapy.service.validate import complaint_text, name_text, normalise_code
@@ -29,7 +30,7 @@ class ComplaintRules(SuggestingRules):
         actor: Actor = FACILITATOR,
         author: str | None = None,
     ) -> Complaint:
-        return self.add_complaints(code, [(side, text, author)], actor)[0]
+        return self.add_complaints(code, [(side, text, author)], actor, paced=True)[0]
 
     def add_complaints(
         self,
@@ -37,9 +38,12 @@ class ComplaintRules(SuggestingRules):
         rows: list[tuple[str, str, str | None]],
         actor: Actor = FACILITATOR,
         lines: list[int] | None = None,
+        paced: bool = False,
     ) -> list[Complaint]:
         """Log complaints, all or none; a bad row is named by its line (or number from 1).
-        In an anonymous session a card names nobody: no author, no participant, no time."""
+        In an anonymous session a card names nobody: no author, no participant, no time.
+        A participant is held to their adds per minute, and so is a named author when
+        `paced` (one card said from the shell); a facilitator's import is not."""
         with self.store.transaction(normalise_code(code)) as snapshot:
             session = snapshot.session
             self._require(actor, Action.ADD_COMPLAINT, session)
@@ -64,6 +68,10 @@ class ComplaintRules(SuggestingRules):
                 else:
                     by = participant.id if participant else None
                     prepared.append(Complaint(0, side, cleaned, name, by, created=self.now()))
+            check_room(snapshot, "complaints", len(prepared))
+            if participant is not None or paced:
+                named = participant.name if participant else name_text(rows[0][2])
+                self._pace(snapshot, actor, named, len(prepared))
             for complaint in prepared:
                 snapshot.add("complaints", complaint)
                 if session.anonymous:

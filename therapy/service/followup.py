@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from therapy.clock import parse_instant
+from therapy.limits import OWNER_CHARS
 from therapy.model import (
     FACILITATOR,
     ActionItem,
@@ -87,7 +88,9 @@ class FollowUpRules(ReadingRules):
         if which not in WHICH:
             raise unknown("kind of action items", which, WHICH)
         today = self.today()
-        wanted_owner = name_key(line_text(owner, "The owner", 80)) if owner is not None else None
+        wanted_owner = (
+            name_key(line_text(owner, "The owner", OWNER_CHARS)) if owner is not None else None
+        )
         history = History()
         for found in self._pairs(pair):
             history.skipped.extend(found.skipped)
@@ -121,7 +124,7 @@ class FollowUpRules(ReadingRules):
                 f"'{shown(ref)}' is not an action item's reference; they look like K7QX2M-3 "
                 "(run 'therapy actions' to see them)."
             )
-        who = line_text(by, "The name", 80, required=False)
+        who = line_text(by, "The name", OWNER_CHARS, required=False)
         with self.store.transaction(normalise_code(code)) as snapshot:
             item = snapshot.actions.get(int(number))
             if item is None:

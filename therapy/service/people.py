@@ -9,6 +9,7 @@ import os
 
 from therapy.model import FACILITATOR, Actor, Participant, Snapshot, TherapyError
 from therapy.service.base import ServiceBase
+from therapy.service.bounds import check_room
 from therapy.service.permissions import Action
 from therapy.service.validate import name_text, normalise_code
 from therapy.store import Attendance
@@ -70,6 +71,7 @@ class PeopleRules(ServiceBase):
                     self._touch(snapshot)
                 return participant
             at = "" if session.anonymous else self.now()  # a join time could match a card's
+            check_room(snapshot, "participants")
             participant = Participant(0, side, name, joined=at, seen=at, seat=seat, keyed=keyed)
             snapshot.add("participants", participant)
             self._touch(snapshot)

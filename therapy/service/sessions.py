@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from therapy.clock import parse_instant
+from therapy.limits import NAME_CHARS
 from therapy.model import (
     FACILITATOR,
     PHASES,
@@ -59,7 +60,7 @@ class SessionRules(ServiceBase):
         its own copy's only."""
         title = line_text(title, "The session title")
         side_names = parse_sides(sides)
-        pair_name = line_text(pair, "The pair's name", 60, required=False)
+        pair_name = line_text(pair, "The pair's name", NAME_CHARS, required=False)
         if pair_name and pair_key(side_names) in pair_keys(pair_name):
             pair_name = ""  # "Sales x Marketing" for those sides: the unnamed pair, one history
         if not 1 <= votes <= 20:
@@ -131,19 +132,31 @@ class SessionRules(ServiceBase):
 
     # -- phases -------------------------------------------------------------------------
 
-    def set_phase(self, code: str, target: str, actor: Actor = FACILITATOR) -> Session:
+    def set_phase(
+        self,
+        code: str,
+        target: str,
+        actor: Actor = FACILITATOR,
+        from_phase: Phase | None = None,
+    ) -> Session:
+        """Move to a phase by name, or next or back from `from_phase` (the phase the asker
+        saw, when given): two moves asked from one phase at once make one move, not two. A
+        phase named is where to go whatever happened meanwhile: `from_phase` is not asked."""
         with self.store.transaction(normalise_code(code)) as snapshot:
             session = snapshot.session
             self._require(actor, Action.MOVE_PHASE, session)
             wanted = target.strip().lower()
-            if wanted == "next":
-                if session.phase is Phase.CLOSE:
-                    raise TherapyError("The session is at close already, the last phase.")
-                phase = PHASES[session.phase.order + 1]
-            elif wanted in ("back", "previous", "prev"):
-                if session.phase is Phase.CHECK_IN:
-                    raise TherapyError("The session is at check-in already, the first phase.")
-                phase = PHASES[session.phase.order - 1]
+            step = {"next": 1, "back": -1, "previous": -1, "prev": -1}.get(wanted)
+            if step is not None and from_phase not in (None, session.phase):
+                raise TherapyError(
+                    f"The session moved to {session.phase.value} already; nothing was changed."
+                )
+            if step == 1 and session.phase is Phase.CLOSE:
+                raise TherapyError("The session is at close already, the last phase.")
+            if step == -1 and session.phase is Phase.CHECK_IN:
+                raise TherapyError("The session is at check-in already, the first phase.")
+            if step is not None:
+                phase = PHASES[session.phase.order + step]
             else:
                 try:
                     phase = Phase(wanted.replace(" ", "-").replace("checkin", "check-in"))

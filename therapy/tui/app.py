@@ -39,11 +39,14 @@ class TherapyApp(crash.ReportingApp):
         opened: Opened | None = None,
         joining: Joining | None = None,
         restricted: bool = False,
+        one_session: bool = False,
     ) -> None:
         """`opened`: the session's first view, loaded before the app starts, so that its
         first frame is the phase itself rather than an "Opening" screen. `joining`: ask
         for the side and name not given, then join. `restricted`: for a locked-down
-        account (therapy ssh): nothing that writes files or leaves the session."""
+        account (therapy ssh): nothing that writes files or leaves the session.
+        `one_session`: a key that opens this session only (therapy ssh --session): no pair
+        history, which is all about the pair's other sessions."""
         super().__init__()
         self.sessions = sessions
         self.code = code
@@ -52,6 +55,7 @@ class TherapyApp(crash.ReportingApp):
         self.opened = opened
         self.joining = joining
         self.restricted = restricted
+        self.one_session = one_session
         self.live: Live | None = None
         self.farewell: str | None = None  # said on the terminal once the app has closed
 

@@ -49,11 +49,12 @@ def session_commands(app: TherapyApp) -> Iterator[SystemCommand]:
             "Set timer", "Timebox the current phase (minutes)", lambda: ask_timer(app)
         )
     code = app.live.code
-    yield SystemCommand(
-        "Pair history",
-        "The pair's sessions: score, causes and follow-through over time",
-        lambda: open_history(app, code),
-    )
+    if not app.one_session:
+        yield SystemCommand(
+            "Pair history",
+            "The pair's sessions: score, causes and follow-through over time",
+            lambda: open_history(app, code),
+        )
     if app.viewer.is_facilitator:
         yield SystemCommand(
             "Export plan", "Write the action plan to a Markdown file", lambda: ask_export(app)
@@ -119,22 +120,23 @@ def show_help(app: TherapyApp) -> None:
 def open_history(app: TherapyApp, code: str | None) -> None:
     """The history of the pair of session CODE (its score, causes and follow-through from
     one session to the next), over the screen that asked; escape goes back to it. It reads
-    only that pair's sessions: safe for anyone who may open one of them."""
+    only that pair's sessions: safe for anyone who may open one of them, and so never for a
+    key that opens one session only."""
     from therapy.tui.screens.history import HistoryScreen
 
-    if code is None or isinstance(app.screen, HistoryScreen):
+    if code is None or app.one_session or isinstance(app.screen, HistoryScreen):
         return
     app.push_screen(HistoryScreen(code))
 
 
 def next_phase(app: TherapyApp) -> None:
-    viewer = app.viewer
-    act(app, lambda sessions, code: sessions.set_phase(code, "next", viewer))
+    if (screen := current_phase_screen(app)) is not None:
+        screen.action_move("next")
 
 
 def previous_phase(app: TherapyApp) -> None:
-    viewer = app.viewer
-    act(app, lambda sessions, code: sessions.set_phase(code, "back", viewer))
+    if (screen := current_phase_screen(app)) is not None:
+        screen.action_move("back")
 
 
 def ask_timer(app: TherapyApp) -> None:

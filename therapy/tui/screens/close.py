@@ -69,5 +69,10 @@ class CloseScreen(PhaseScreen):
 
         copy_plan(self.therapy)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "history":
+            return not self.therapy.one_session  # a key for this session only: not its pair
+        return super().check_action(action, parameters)
+
     def action_history(self) -> None:
         self.therapy.open_history(self.view.code)  # the app opens it: no screen imports another

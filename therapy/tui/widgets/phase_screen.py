@@ -138,8 +138,9 @@ class PhaseScreen(Screen[None]):
             live.act(change, done, failed)
 
     def action_move(self, where: str) -> None:
-        viewer = self.therapy.viewer
-        self.act(lambda sessions, code: sessions.set_phase(code, where, viewer))
+        viewer, shown = self.therapy.viewer, self.view.phase
+        # from the phase on screen: a move made meanwhile elsewhere refuses this one
+        self.act(lambda sessions, code: sessions.set_phase(code, where, viewer, from_phase=shown))
 
 
 def current_phase_screen(app: App[Any]) -> PhaseScreen | None:
