@@ -32,6 +32,10 @@ Counted (goal 0 each):
   - HTML tokens (html_inline, html_block, children included) when the Markdown is parsed
     with markdown_it.MarkdownIt("gfm-like") with linkify on;
   - links from user text: link_open or image tokens in the parsed plan;
+  - GitLab references or math from user text: one of @ # ! $ & ~ % ^ before a word or a
+    quote (@user, #12, !45, $67, &epic, ~label, %"Q3", ^alert, $5k ... $10k) in the
+    Markdown source with no backslash before it (an @ alone in a code span aside: the @ of
+    an address, where neither GitHub nor GitLab looks);
   - table rows whose cell count is not the header's: in the source (cells split at
     unescaped |) and in the parsed tokens (th / td per tr), and source table rows that the
     parser did not make rows;
@@ -93,6 +97,8 @@ def char_class(chars: frozenset[str]) -> re.Pattern[str]:
 
 
 CONTROL_RE = char_class(CONTROL_SET)
+# A GitLab reference (or math) that no odd run of backslashes escapes.
+REFERENCE_RE = re.compile(r"(\\*)([@#!$&~%^])(?=[\w\"'])")
 FORMAT_RE = char_class(FORMAT_SET)
 ESCAPES = [
     "\x1b[31m",
@@ -158,6 +164,16 @@ MARKUP = [
     "\\",
     "\\|",
     "$$x$$",
+    "$5k to $10k",
+    "!45",
+    "$67",
+    '%"Q3"',
+    "#12",
+    "@user",
+    "~label",
+    "&epic",
+    "^alert#1",
+    "group/project!45",
 ]
 LINKS = [
     "http://x.y",
@@ -362,7 +378,7 @@ class Checker:
         self.report = report
         self.stored = stored
         self.md = MarkdownIt("gfm-like", {"linkify": True}).enable("linkify")
-        self.base_links = 0
+        self.base: dict[str, int] = {}  # the template's own links and references
 
     def culprit(self, code: str, needle: str) -> str:
         """The stored complaint text (or author) of CODE that holds NEEDLE."""
@@ -420,6 +436,11 @@ class Checker:
             else:
                 continue
             break
+        for match in REFERENCE_RE.finditer(text.replace("`@`", "")):
+            if len(match[1]) % 2 == 0:
+                found["references"] += 1
+                at = match.start(2)
+                examples.setdefault("references", f"{code}: {short(text[at - 30 : at + 30])}")
         tables = source_tables(text)
         for rows in tables:
             width = cells(rows[0])
@@ -455,12 +476,13 @@ class Checker:
             names = {
                 "html": "HTML tokens in md",
                 "links": "links or images from user text",
+                "references": "GitLab references or math from user text",
                 "source cells": "table rows, wrong cell count (source)",
                 "parsed cells": "table rows, wrong cell count (parsed)",
                 "rows lost": "table rows not parsed as rows",
             }
             for key, goal in names.items():
-                count = found[key] - (self.base_links if key == "links" else 0)
+                count = found[key] - self.base.get(key, 0)
                 self.report.add(goal, max(0, count), examples.get(key))
         return dict(found)
 
@@ -584,7 +606,7 @@ def main() -> int:
         stored_all: dict[str, dict[int, tuple[str, str | None]]] = {empty: {}}
         checker = Checker(report, stored_all)
         baseline = checker.markdown(empty, export(empty, "md"), baseline=True)
-        checker.base_links = baseline.get("links", 0)
+        checker.base = {key: baseline.get(key, 0) for key in ("links", "references")}
 
         codes = [sessions.create(f"Hostile {i + 1}", SIDES).code for i in range(args.sessions)]
         refusals: Counter[str] = Counter()
@@ -598,7 +620,7 @@ def main() -> int:
                 author = strings[(i * 7919 + 13) % len(strings)]
                 info["strings tried as an author"] += 1
             elif i % 4 == 3:
-                author = "Alex"
+                author = f"Alex {i % 997}"  # plain, and rarely the same: a name's pace is capped
             try:
                 try:
                     sessions.add_complaint(code, side, text, author=author)
@@ -666,6 +688,7 @@ def main() -> int:
             *(f"format characters in {fmt}" for fmt in FORMATS),
             "HTML tokens in md",
             "links or images from user text",
+            "GitLab references or math from user text",
             "table rows, wrong cell count (source)",
             "table rows, wrong cell count (parsed)",
             "table rows not parsed as rows",
@@ -685,6 +708,7 @@ def main() -> int:
             ("exports checked", info["exports"], ""),
             ("empty session: links (template's own)", baseline.get("links", 0), "0"),
             ("empty session: HTML tokens", baseline.get("html", 0), "0"),
+            ("empty session: GitLab references", baseline.get("references", 0), "0"),
             (
                 "empty session: broken table rows",
                 sum(baseline.get(k, 0) for k in ("source cells", "parsed cells", "rows lost")),

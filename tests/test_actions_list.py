@@ -401,7 +401,6 @@ def hostile(data_dir: Path, sessions: Sessions) -> list[EarlierItem]:
 
 
 MARKDOWN = MarkdownIt("gfm-like")
-WORD_JOINER = "\u2060"  # markdown_text puts one before each @ (cmark-gfm links e-mails)
 
 
 class Elements(HTMLParser):
@@ -455,12 +454,12 @@ def test_hostile_markdown_renders_as_typed(hostile: list[EarlierItem], renderer:
     elements = Elements()
     elements.feed(html)
     ours = {"h2", "p", "table", "thead", "tbody", "tr", "th", "td", "ul", "li", "strong", "input"}
+    ours.add("code")  # the @ of an address, alone in a code span: never a mail link
     assert set(elements.tags) <= ours, html
     # the only strong text is ours: each task's ref
     assert elements.tags.count("strong") == len(hostile), html
     header, *rows = elements.rows
     assert len(rows) == len(hostile) and {len(row) for row in elements.rows} == {8}, html
-    rows = [[cell.replace(WORD_JOINER, "") for cell in row] for row in rows]
     by_what = {row[4]: row for row in rows}
     assert sorted(by_what) == sorted(e.item.what for e in hostile)
     first = next(e for e in hostile if e.item.what.startswith("<script>"))

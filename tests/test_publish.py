@@ -369,6 +369,27 @@ def test_not_a_wiki(
     assert said in one_sentence(err)
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives a repository to another user: needs root")
+@pytest.mark.parametrize("kind", ["bare", "clone", "file-url"])
+def test_a_wiki_owned_by_someone_else_is_said_as_such(
+    tmp_path: Path, seeded: Path, data_dir: Path, demo: str, kind: str
+) -> None:
+    """git refuses to work in a repository of another user (its safe.directory check)."""
+    repository = seeded
+    if kind == "clone":
+        repository = tmp_path / "their-clone"
+        git("clone", "--quiet", str(seeded), str(repository))
+    for folder, _, names in os.walk(repository):
+        for path in [folder, *(os.path.join(folder, name) for name in names)]:
+            os.lchown(path, 65534, 65534)
+    target = repository.as_uri() if kind == "file-url" else str(repository)
+    status, out, err = therapy(data_dir, "publish", demo, "--wiki", target)
+    said = one_sentence(err)
+    assert status == 1 and out == ""
+    assert "belongs to another user" in said and "not a git repository" not in said
+    assert f"git config --global --add safe.directory {repository}" in said
+
+
 def test_a_token_in_the_url_is_never_shown(sessions: Sessions, demo: str) -> None:
     with pytest.raises(TherapyError) as refused:
         sessions.publish(demo, "https://pat:s3cret@127.0.0.1:1/team/wiki.wiki.git")

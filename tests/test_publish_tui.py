@@ -3,10 +3,12 @@ runs off the app's loop, a refusal stays in the form, and only the facilitator h
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 from test_publish import PUBLISHER, count, files, git, git_setup  # noqa: F401 (a fixture)
+from test_wiki_credentials import TOKEN, USER, GitServer, Watcher
 from tui_support import app_for, demo_sessions, participant_app, settle
 
 from therapy.model import Phase
@@ -103,3 +105,38 @@ async def test_escape_while_publishing_waits_for_the_answer(data_dir: Path, tmp_
         await wait_for(pilot, lambda: not isinstance(app.screen, TextPrompt), "never answered")
         await wait_for(pilot, lambda: said(app, "Published "), "the result was never said")
         assert count(bare) == 1
+
+
+async def test_a_token_typed_in_the_form_stays_off_every_command_line(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    bare = tmp_path / "wiki.git"
+    git("init", "--quiet", "--bare", str(bare))
+    server, watcher = GitServer(tmp_path), Watcher(TOKEN)
+    server.watcher = watcher
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    wiki = f"http://127.0.0.1:{server.server_address[1]}/wiki.git"
+    sessions, code = demo_sessions(data_dir, Phase.CLOSE)
+    app = app_for(sessions, code)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("w")
+            await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), "no form came")
+            await pilot.press(*wiki.replace("://", f"://{USER}:{TOKEN}@"))
+            watcher.start()  # once typed: Pilot waits for a quiet process after each key
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: not isinstance(app.screen, TextPrompt), "never published")
+            await wait_for(pilot, lambda: said(app, "Published "), "the result was never said")
+            await pilot.press("w")  # offered again without the token
+            await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), "no form came")
+            assert app.screen.answer.value == wiki  # type: ignore[attr-defined]
+    finally:
+        watcher.done.set()
+        if watcher.is_alive():
+            watcher.join(timeout=30)
+        server.shutdown()
+        server.server_close()
+    assert count(bare) == 1
+    assert any("remote-http" in line for line in watcher.seen), watcher.seen
+    assert watcher.leaks == set()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import unicodedata
 from html.parser import HTMLParser
 
 import pytest
@@ -178,19 +179,92 @@ def test_a_first_session_has_no_history_table(sessions: Sessions, code: str) -> 
     assert "How we have been doing" not in sessions.plan(code)
 
 
+def rendered_text(html: str) -> str:
+    """What a person sees (and copies) of a rendering: its text, blanks folded."""
+    parser = Text()
+    parser.feed(html)
+    return " ".join("".join(parser.text).split())
+
+
+class Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+# What GitLab makes references of (@user, #12, !45, $67, &epic, ~label, %"Q3", ^alert#1):
+# the characters its Markdown filter leaves alone after a backslash. $ is also math on
+# GitHub and GitLab ($5k to $10k).
+REFERENCE = "@#!$&~%^"
+
+
+def bare_references(markdown: str) -> list[str]:
+    """The reference characters in MARKDOWN that no backslash escapes (an @ alone in a code
+    span is no reference: GitLab and GitHub look for none in code)."""
+    found = re.finditer(rf"(\\*)([{re.escape(REFERENCE)}])", markdown.replace("`@`", ""))
+    return [match[2] for match in found if len(match[1]) % 2 == 0]
+
+
 @needs_cmark
 @pytest.mark.parametrize(
     "text",
-    ["mail@evil.example", "write to a.b+c_d-e@sub.evil.example now", "x@y.zz, p@q.rr"],
+    [
+        "mail@evil.example",
+        "write to a.b+c_d-e@sub.evil.example now",
+        "x@y.zz, p@q.rr",
+        "mailto:me@evil.example",
+        "@@a@b.cd",
+    ],
 )
-def test_cmark_gfm_makes_no_mail_link_of_an_address(text: str) -> None:
-    """cmark-gfm finds e-mail addresses in text after its escapes are undone (`\\@` and
-    `\\.` are no help, unlike for markdown-it's linkify)."""
+def test_an_address_is_no_link_and_copies_as_typed(text: str) -> None:
+    """cmark-gfm finds e-mail addresses in text after its escapes and entities are undone
+    (`\\@`, `&#64;` are no help): the @ of an address stands alone in a code span, which
+    ends the text it would look in. No invisible character goes with it when copied."""
     from therapy.export import markdown_text
 
-    html = cmark(f"{markdown_text(text)}\n")
-    assert "<a " not in html, html
-    assert elements(html).found == [("p", {})]
+    markdown = markdown_text(text)
+    assert not [ch for ch in markdown if unicodedata.category(ch) == "Cf"], ascii(markdown)
+    for html in (cmark(f"{markdown}\n"), MARKDOWN.render(f"{markdown}\n")):
+        assert "<a " not in html, html
+        assert {tag for tag, _ in elements(html).found} <= {"p", "code"}, html
+        assert rendered_text(html) == text
+
+
+@needs_cmark
+@pytest.mark.parametrize(
+    "text",
+    [
+        "$5k to $10k",
+        'see !45 and $67 in %"Q3"',
+        '#12 @user ~label ~"two words" &epic ^alert#1',
+        "group/project!45 group/project#12 group/project$67",
+        "$`\\sqrt{2}`$ and $$x$$",
+    ],
+)
+def test_gitlab_references_and_math_are_escaped(text: str) -> None:
+    from therapy.export import markdown_text
+
+    markdown = markdown_text(text)
+    assert bare_references(markdown) == [], markdown
+    for html in (cmark(f"{markdown}\n"), MARKDOWN.render(f"{markdown}\n")):
+        assert rendered_text(html) == text, html
+
+
+@needs_cmark
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_any_text_is_shown_as_typed_with_nothing_to_reference(text: str) -> None:
+    from therapy.export import markdown_text
+    from therapy.text import clean_line
+
+    markdown = markdown_text(text)
+    assert bare_references(markdown) == [], markdown
+    assert not [ch for ch in markdown if unicodedata.category(ch) == "Cf"], ascii(markdown)
+    typed = " ".join(clean_line(text).split())
+    assert rendered_text(cmark(f"| a |\n|---|\n| {markdown or '-'} |\n")) == f"a {typed or '-'}"
 
 
 @needs_cmark
@@ -204,6 +278,7 @@ def test_cmark_gfm_makes_no_html_of_any_text(texts: list[str]) -> None:
     tasks = "".join(f"- [ ] {c}\n" for c in cells)
     html = cmark(f"{table}\n{tasks}\n{cells[0]}\n")
     parsed = elements(html)
-    assert {tag for tag, _ in parsed.found} <= STRUCTURE - {"strong", "em", "code"}
+    assert {tag for tag, _ in parsed.found} <= STRUCTURE - {"strong", "em"}
+    assert set(re.findall(r"<code>(.*?)</code>", html)) <= {"@"}  # an address's @ only
     assert not parsed.comments
     assert table_shapes(html) == [[2] * (len(cells) + 1)]

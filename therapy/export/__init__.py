@@ -37,8 +37,13 @@ from therapy.text import clean_line, shown, strip_controls
 
 FORMATS = ("md", "json", "csv")
 
-# Characters that start Markdown or HTML constructs anywhere in a line.
-_INLINE = str.maketrans({ch: "\\" + ch for ch in "\\`*_[]<>|~&#@"})
+# Characters that start Markdown or HTML constructs anywhere in a line, and those of GitLab's
+# references (@user #12 !45 $67 &epic ~label %"Q3" ^alert#1), which it leaves alone after a
+# backslash; $ is also math on GitHub and GitLab ($5k to $10k).
+_INLINE = str.maketrans({ch: "\\" + ch for ch in "\\`*_[]<>|~&#@!$%^"})
+# An @ that cmark-gfm would take for an e-mail address's: a letter, digit or .+-_ before it
+# and a letter, digit or .-_ after it (as its autolinker reads them).
+_ADDRESS_AT = re.compile(r"(?<=[A-Za-z0-9.+_-])\\@(?=[A-Za-z0-9.-]|\\_)")
 # What Markdown reads at the start of a line: lists, quotes, headings, setext underlines.
 _BULLET = re.compile(r"^([-+=])")
 _ORDERED = re.compile(r"^(\d+)([.)])")
@@ -51,11 +56,12 @@ _LINKISH = re.compile(r"([.:])(?=[\w/])")
 def markdown_text(value: Any) -> str:
     """User text as one inert line of Markdown: shown as typed once rendered.
 
-    cmark-gfm (GitHub's renderer) finds e-mail addresses in the text once its escapes are
-    undone, so an escape cannot stop it: a word joiner (U+2060, invisible) before each `@`
-    leaves the address's user part without the letter that it must end with."""
+    cmark-gfm (GitHub's renderer) finds e-mail addresses in a run of text once its escapes
+    and entities are undone, so neither `\\@` nor `&#64;` stops it: the @ of an address goes
+    alone into a code span, which ends the run. It is copied as typed, with nothing invisible
+    (it shows in code type)."""
     text = clean_line("" if value is None else str(value))
-    text = text.translate(_INLINE).replace("\\@", "\u2060\\@")
+    text = _ADDRESS_AT.sub("`@`", text.translate(_INLINE))
     text = _LINKISH.sub(r"\\\1", text)
     text = _ORDERED.sub(r"\1\\\2", text)
     return _BULLET.sub(r"\\\1", text)

@@ -7,6 +7,9 @@ repository on disk) is fetched shallowly into a temporary bare repository that i
 afterwards, and a person's working clone is left alone until the push has succeeded, then
 fast-forwarded. A push that loses a race (someone pushed in between) is built again on the
 new tip: the pages are generated, so this never conflicts.
+
+A login in the wiki's URL reaches git by its environment only (credentials.py), and the
+temporary repository that a killed publish left behind is removed by the next (scratch.py).
 """
 
 from __future__ import annotations
@@ -15,11 +18,10 @@ import getpass
 import hashlib
 import os
 import re
-import shutil
+import shlex
 import signal
 import socket
 import subprocess
-import tempfile
 import unicodedata
 from collections.abc import Callable, Sequence
 from contextlib import suppress
@@ -30,6 +32,8 @@ from pathlib import Path
 
 from therapy.clock import parse_instant
 from therapy.export import _environment, markdown_text
+from therapy.export.wiki.credentials import Login, held_login, redact, split_login, with_config
+from therapy.export.wiki.scratch import scratch
 from therapy.model import SessionPoint, TherapyError, Trend
 from therapy.prompts import shipped_folder
 from therapy.text import clean_line, shown
@@ -72,12 +76,8 @@ _LETTERS = str.maketrans(
 )
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _SCP = re.compile(r"^[^/:]+:")  # git's own rule: host:path, a colon before any slash
-# https://user:token@host or https://token@host: all of it; ssh://user:password@: the password
-# Credentials in a URL, up to the last @ before its path: the whole user part of an https
-# URL (a token), the password of any other (ssh://git@host keeps its user: it says who).
 _LINKABLE = re.compile(r"[A-Za-z0-9-]+\Z")
-_HTTP_USER = re.compile(r"(?i)(https?://)[^/\s]*@")
-_PASSWORD = re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^/:@\s]*):[^/\s]*@")
+_NOT_TRUSTED = re.compile(r"dubious ownership in repository at '([^'\n]*)'")
 # A push that lost a race: rejected by this side, or by the server's compare-and-swap.
 _REJECTED = ("non-fast-forward", "fetch first", "cannot lock ref")
 # What git's messages mean, for the one sentence a person reads (LC_ALL=C: in English).
@@ -209,7 +209,7 @@ class GitFailed(Exception):
 def _quoted(line: str) -> str:
     for prefix in ("fatal:", "error:", "remote:"):
         line = line.removeprefix(prefix).strip()
-    return shown(_redact(line), 120).replace("'", "’")
+    return shown(redact(line), 120).replace("'", "’")
 
 
 # -- page names -------------------------------------------------------------------------
@@ -291,10 +291,11 @@ def _ours(text: str, pair: str | None = None) -> bool:
 # -- git --------------------------------------------------------------------------------
 
 
-def _git_environment(user_ssh: bool) -> dict[str, str]:
-    """Never a prompt: no terminal prompt for credentials, ssh in batch mode unless the
-    person set their own ssh command (theirs may need its options); messages in English,
-    which the reasons above are read from; no GIT_DIR of an enclosing hook."""
+def _git_environment(user_ssh: bool, login: Login | None = None) -> dict[str, str]:
+    """Never a prompt: no terminal prompt and no askpass program for credentials, ssh in
+    batch mode unless the person set their own ssh command (theirs may need its options);
+    messages in English, which the reasons above are read from; no GIT_DIR of an enclosing
+    hook; the LOGIN taken out of the wiki's URL, by the environment only."""
     env = {
         name: value
         for name, value in os.environ.items()
@@ -308,20 +309,29 @@ def _git_environment(user_ssh: bool) -> dict[str, str]:
             "GIT_COMMON_DIR",
             "GIT_NAMESPACE",
             "GIT_PREFIX",
+            "GIT_ASKPASS",
+            "SSH_ASKPASS",
         )
     }
     env.update(GIT_TERMINAL_PROMPT="0", GCM_INTERACTIVE="never", LC_ALL="C")
+    env = with_config(env, ("core.askPass", ""))  # nor the askpass of a config file
     if not user_ssh and not env.get("GIT_SSH_COMMAND") and not env.get("GIT_SSH"):
         env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"
-    return env
+    return env | login.environment(env) if login else env
 
 
 class _Git:
     """git in one repository: a work tree's folder, or a bare repository."""
 
-    def __init__(self, folder: Path, bare: bool) -> None:
+    def __init__(self, folder: Path, bare: bool, login: Login | None = None) -> None:
         self.where = ["--git-dir", str(folder)] if bare else ["-C", str(folder)]
-        self.env = _git_environment(user_ssh=True)  # until the config is read (see configure)
+        self.user_ssh = True  # until the config is read (see configure)
+        self.use(login)
+
+    def use(self, login: Login | None) -> None:
+        """Gives git LOGIN (taken out of a URL) by its environment."""
+        self.login = login
+        self.env = _git_environment(self.user_ssh, login)
 
     def configure(self) -> dict[str, str]:
         """Reads the config that matters here (identity, ssh command) in one call."""
@@ -332,7 +342,8 @@ class _Git:
         for line in found.splitlines():
             key, _, value = line.partition(" ")
             config[key.lower()] = value  # system, global, then local: git takes the last
-        self.env = _git_environment(user_ssh="core.sshcommand" in config)
+        self.user_ssh = "core.sshcommand" in config
+        self.use(self.login)
         return config
 
     def run(
@@ -405,13 +416,7 @@ class _Target:
     clone: Path | None = None  # a working clone: its top folder
     empty_branch: str = "master"  # the branch of an empty repository with no --branch
     given: str = ""  # what to give again to publish here: without credentials, a path whole
-
-
-def _redact(text: str) -> str:
-    """https://user:token@host/... is shown as https://host/..., and ssh://git:pw@host/...
-    as ssh://git@host/...: before anything shortens the text (a long token would keep its
-    tail), and whatever the token holds (an @ of its own)."""
-    return _PASSWORD.sub(r"\1@", _HTTP_USER.sub(r"\1", text))
+    login: Login | None = None  # taken out of the URL: git gets it by its environment
 
 
 def _locate(target: str) -> _Target:
@@ -422,7 +427,8 @@ def _locate(target: str) -> _Target:
     if wiki.startswith("-"):
         raise TherapyError(f"'{shown(wiki)}' is not a wiki; give its git URL or a path.")
     if _URL.match(wiki) or (_SCP.match(wiki) and not path.exists()):
-        return _Target(wiki, shown(_redact(wiki), 200), given=_redact(wiki))
+        remote, login = split_login(wiki)
+        return _Target(remote, shown(redact(wiki), 200), given=redact(wiki), login=login)
     if not path.is_dir():
         raise TherapyError(
             f"There is no folder {shown(path, 200)}; give the wiki's git URL (https://, "
@@ -434,11 +440,10 @@ def _locate(target: str) -> _Target:
             "\n"
         )
         top = git_dir if bare == "true" else git.line("rev-parse", "--show-toplevel")
-    except (GitFailed, ValueError):
-        raise TherapyError(
-            f"{shown(path, 200)} is not a git repository; give the wiki's git URL or the path "
-            "of a clone of it (git clone URL)."
-        ) from None
+    except GitFailed as error:
+        raise _not_trusted(error) or _not_a_repository(path) from None
+    except ValueError:
+        raise _not_a_repository(path) from None
     if Path(top).resolve() != path.resolve():
         raise TherapyError(
             f"{shown(path, 200)} is inside the git repository {shown(top, 200)}, not at its "
@@ -452,7 +457,29 @@ def _locate(target: str) -> _Target:
     return _Target(None, str(path), clone=path.resolve(), given=str(path.resolve()))
 
 
+def _not_a_repository(path: Path) -> TherapyError:
+    return TherapyError(
+        f"{shown(path, 200)} is not a git repository; give the wiki's git URL or the path "
+        "of a clone of it (git clone URL)."
+    )
+
+
+def _not_trusted(error: GitFailed) -> TherapyError | None:
+    """git's refusal of a repository that another user owns (its safe.directory check)."""
+    found = _NOT_TRUSTED.search(error.stderr)
+    if found is None:
+        return None
+    path = shown(found[1], 500)
+    return TherapyError(
+        f"{path} belongs to another user, so git will not work in it; if you trust it, run "
+        f"git config --global --add safe.directory {shlex.quote(path)}, or publish to a "
+        "clone of your own."
+    )
+
+
 def _failure(error: GitFailed, doing: str, where: str) -> TherapyError:
+    if (untrusted := _not_trusted(error)) is not None:
+        return untrusted
     if error.timed_out:
         return TherapyError(
             f"git got no answer from {where} within {NETWORK_SECONDS} s while {doing}; "
@@ -479,13 +506,10 @@ def publish(wiki: str, content: Content, branch: str | None, message: str) -> Pu
         if target.clone is not None:
             done = _publish_clone(target, target.clone, content, branch, message)
         else:
-            folder = Path(tempfile.mkdtemp(prefix="therapy-wiki-"))
-            try:
-                git = _Git(folder, bare=True)
+            with scratch() as folder:
+                git = _Git(folder, bare=True, login=target.login)
                 git.run("init", "--bare", "--quiet")
                 done = _publish_remote(target, git, content, branch, message)
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
         done.wiki = target.given
         return done
     except _Doing as step:
@@ -746,7 +770,8 @@ def _publish_clone(
     where = target.where
     if upstream:
         url = git.line("remote", "get-url", upstream, check=False)
-        where = shown(_redact(url or upstream), 200)
+        where = shown(redact(url or upstream), 200)
+        git.use(held_login(url))
     try:
         for _attempt in range(TRIES):
             base = local
