@@ -296,3 +296,27 @@ def test_a_participant_types_bad_bytes_in_tmux_and_the_card_survives(
         assert tmux.ended("alex") is None  # still running
     assert sessions.board(code).complaints[-1].text == "They \ufffd\ufffd\ufffd never call"
     assert not (data_dir / "logs").exists()
+
+
+def test_a_fifo_at_the_logs_name_is_neither_waited_on_nor_written(tmp_path: Path) -> None:
+    """The log's name is predictable (the pid): a group member may plant a FIFO there."""
+    from therapy.tui.crash import log_name, write_report
+
+    data = tmp_path / "data"
+    (data / "logs").mkdir(parents=True)
+    os.mkfifo(data / log_name())
+    outcome: list[BaseException | None] = []
+
+    def report() -> None:
+        try:
+            write_report(data, "now", "about", "details")
+        except BaseException as error:  # noqa: BLE001 - what it raised is the outcome
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    writer = threading.Thread(target=report, daemon=True)
+    writer.start()
+    writer.join(timeout=10)
+    assert outcome, "writing the crash log waited on a FIFO"
+    assert isinstance(outcome[0], OSError)

@@ -4,9 +4,11 @@ the person at the screen, who should never see a traceback or the server's paths
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import platform
+import stat
 import sys
 import traceback
 from importlib.metadata import PackageNotFoundError, version
@@ -125,13 +127,18 @@ def write_report(data_folder: Path, when: str, about: str, details: str) -> Path
     logs.mkdir(exist_ok=True)
     folder = os.open(logs, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+        # a FIFO or device put at the log's name is neither waited on nor written to
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK
         name = Path(log_name()).name
         # the umask decides, as for the session files: a shared data folder's group (the
         # facilitator) reads what the retro account's apps logged
-        descriptor = os.open(name, flags, 0o666, dir_fd=folder)
+        descriptor = os.open(name, flags | os.O_NOCTTY, 0o666, dir_fd=folder)
     finally:
         os.close(folder)
+    found = os.fstat(descriptor)
+    if not stat.S_ISREG(found.st_mode) or found.st_nlink != 1:
+        os.close(descriptor)
+        raise OSError(errno.EPERM, "not a log file of ours", str(logs / name))
     with open(descriptor, "a", encoding="utf-8", errors="replace") as log:
         log.write(f"== {when} · {about} · {_versions()} · pid {os.getpid()}\n{details}\n")
     return logs / name
