@@ -168,7 +168,7 @@ def test_a_hard_link_in_place_of_a_lock_is_refused(
     lock = session_folder(data_dir, code) / "lock"
     lock.unlink(missing_ok=True)
     os.link(canary / ".bashrc", lock)
-    with pytest.raises(StoreError, match="second name of another file"):
+    with pytest.raises(StoreError, match="a hard link"):
         sessions.add_complaint(code, "Sales", "Leads are cold")
 
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 SESSION_FILE_BYTES = 32 * 1024 * 1024  # 2,000 complaints of 1,000 characters is ~8 MB
 INDEX_FILE_BYTES = 8 * 1024 * 1024  # ~100 bytes a session: 80,000 sessions
 LOCK_FILE_BYTES = 4096  # a lock file holds an 8-byte grant count and nothing else
+# A lock is waited for at most this many times its timeout, however the queue seems to move:
+# the grant count in a group-writable lock file can be faked by anyone in the group.
+LOCK_WAIT_TURNS = 8
 
 # Text a person types, in characters after cleaning; a longer one in a session file is damage.
 COMPLAINT_CHARS = 1_000  # complaints, wins and appreciations

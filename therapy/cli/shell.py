@@ -46,6 +46,8 @@ def read_complaints_csv(file: Path) -> tuple[list[tuple[str, str, str | None]], 
     """The rows of a side,text[,author] file (a header row is optional) and their lines."""
     import csv
 
+    from therapy.limits import COMPLAINTS_PER_SESSION
+
     try:
         handle = file.open(newline="", encoding="utf-8-sig")
     except OSError as error:
@@ -70,9 +72,21 @@ def read_complaints_csv(file: Path) -> tuple[list[tuple[str, str, str | None]], 
                     )
                 rows.append((record[0], record[1], record[2] if len(record) == 3 else None))
                 numbers.append(line)
+                if len(rows) > COMPLAINTS_PER_SESSION:  # read no further than could be kept
+                    fail(
+                        f"{file} has over {COMPLAINTS_PER_SESSION:,} complaints, more than a "
+                        "session holds; nothing was imported."
+                    )
         except UnicodeDecodeError:
             fail(f"{file} is not UTF-8 text; save it as UTF-8 CSV and import again.")
-        except csv.Error:  # strict fails only on quotes, or on a field a stray quote ran on
+        except csv.Error as error:
+            # a field over the csv module's limit on its own line is a long text; one that
+            # ran on over several lines is an open quote
+            if "field larger than field limit" in str(error) and reader.line_num <= start:
+                fail(
+                    f"Line {start} of {file} holds a text of over {csv.field_size_limit():,} "
+                    "characters, far more than a complaint's; nothing was imported."
+                )
             fail(
                 f"Line {start} of {file} opens a quote that does not close where its text "
                 'ends (a quote inside a quoted text is written twice: ""); nothing was imported.'

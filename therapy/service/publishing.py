@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from therapy.limits import STORED_TEXT_CHARS
 from therapy.model import Trend
 from therapy.service.followup import FollowUpRules
 from therapy.service.validate import line_text, normalise_code
+from therapy.text import is_clean
 
 if TYPE_CHECKING:
     from therapy.export.wiki import Publication
@@ -46,7 +48,9 @@ class PublishRules(FollowUpRules):
 
         done = publish(wiki, content, branch, text)
         with self.store.transaction(code) as snapshot:
-            if done.wiki and snapshot.session.wiki != done.wiki:
+            # a path no stored text may hold (a control character, over-long) is not offered
+            keepable = is_clean(done.wiki) and len(done.wiki) <= STORED_TEXT_CHARS
+            if done.wiki and keepable and snapshot.session.wiki != done.wiki:
                 snapshot.session.wiki = done.wiki  # where to offer next time (no credentials)
                 self._touch(snapshot)
         return done

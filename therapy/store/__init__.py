@@ -40,7 +40,7 @@ from therapy.store.files import (
     missing,
     opened,
 )
-from therapy.store.schema import check_text, decode, encode
+from therapy.store.schema import check_savable, check_text, decode, encode
 from therapy.text import shown
 
 __all__ = ["LOCK_TIMEOUT", "Attendance", "Store", "StoreError"]
@@ -294,7 +294,11 @@ class Store:
                 if not sessions.make_folder(code):
                     return False
                 folder = sessions.folder(code)
-                assert folder is not None
+                if folder is None:  # taken away at once by someone who may write here
+                    raise StoreError(
+                        f"The folder of the new session {code} was removed as it was made; "
+                        "nothing was saved: try again."
+                    )
                 lock = self._session_lock(folder, code)
                 try:
                     lock.acquire()
@@ -303,7 +307,9 @@ class Store:
                     sessions.remove(code)
                     raise
             try:
-                folder.replace(SESSION_FILE, _payload(encode(snapshot)))
+                tables = encode(snapshot)
+                check_savable(tables, folder.path / SESSION_FILE)
+                folder.replace(SESSION_FILE, _payload(tables))
             except BaseException:
                 lock.release()
                 folder.close()
@@ -341,6 +347,7 @@ class Store:
                 del self._open()[code]
             after = encode(snapshot)
             if after != before:
+                check_savable(after, folder.path / SESSION_FILE)
                 folder.replace(SESSION_FILE, _payload(after))
 
     def _open(self) -> dict[str, Snapshot]:

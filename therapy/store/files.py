@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from therapy.limits import LOCK_FILE_BYTES
+from therapy.limits import LOCK_FILE_BYTES, LOCK_WAIT_TURNS
 from therapy.model import TherapyError
 from therapy.text import shown
 
@@ -80,7 +80,7 @@ def not_ours(path: Path, found: str, wanted: str) -> StoreError:
 
 
 def kind_of(mode: int) -> str:
-    return _KINDS.get(stat.S_IFMT(mode), "not a file")
+    return _KINDS.get(stat.S_IFMT(mode), "something that is not a file")
 
 
 def cannot_write(path: Path, error: OSError) -> StoreError:
@@ -138,7 +138,7 @@ class Folder:
         try:
             return kind_of(os.stat(name, dir_fd=self.fd, follow_symlinks=False).st_mode)
         except OSError:
-            return "not a file"
+            return "something it cannot look at"
 
     def lstat(self, name: str) -> os.stat_result | None:
         try:
@@ -216,22 +216,25 @@ class Folder:
             os.fsync(self.fd)
 
     def remove(self, name: str) -> None:
-        """Remove a name here: a file or link is unlinked (a link's target is never touched),
-        a folder emptied through descriptors and removed."""
-        found = self.lstat(name)
-        if found is None:
-            return
-        if stat.S_ISDIR(found.st_mode):
-            inner = self.folder(name)
+        """Remove a name here, as far as therapy made it: a file or link is unlinked (a
+        link's target is never touched), a folder (presence/) emptied of its files through
+        its descriptor and removed. A folder therapy never makes deeper down, or a file not
+        ours to remove, stays where it is, and so does its parent."""
+        with contextlib.suppress(OSError, StoreError):
+            found = self.lstat(name)
+            if found is None:
+                return
+            if not stat.S_ISDIR(found.st_mode):
+                os.unlink(name, dir_fd=self.fd)
+                return
+            inner = self.folder(name)  # a link swapped in meanwhile: StoreError, left alone
             if inner is not None:
                 with inner:
                     for entry in inner.entries():
-                        inner.remove(entry.name)
-            with contextlib.suppress(FileNotFoundError):
-                os.rmdir(name, dir_fd=self.fd)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name, dir_fd=self.fd)
+                        if not entry.is_dir(follow_symlinks=False):
+                            with contextlib.suppress(OSError):
+                                os.unlink(entry.name, dir_fd=inner.fd)
+            os.rmdir(name, dir_fd=self.fd)
 
     def lock(self, name: str, what: str, timeout: float) -> Lock:
         return Lock(self, name, what, timeout)
@@ -294,8 +297,12 @@ class Lock:
         found = os.fstat(fd)
         if found.st_nlink != 1 or found.st_size > LOCK_FILE_BYTES:
             os.close(fd)
-            reason = "a second name of another file" if found.st_nlink != 1 else "too large"
-            raise not_ours(self.path, reason, "a lock file")
+            found_as = (
+                "a second name (a hard link) of another file"
+                if found.st_nlink != 1
+                else "a file too large to be a lock"
+            )
+            raise not_ours(self.path, found_as, "a lock file")
         return fd
 
     def acquire(self, blocking: bool = True) -> bool:
@@ -318,14 +325,15 @@ class Lock:
     def _wait_in_queue(self, fd: int) -> None:
         waiter = _Waiter(fd)
         grants, since = _grants(fd), time.monotonic()
+        give_up = since + self.timeout * LOCK_WAIT_TURNS
         while not waiter.granted.wait(PROGRESS_POLL):
             now = time.monotonic()
             if (seen := _grants(fd)) != grants:
                 grants, since = seen, now  # the queue moved: whoever holds it now is new
-            elif now - since >= self.timeout:
+            if now - since >= self.timeout or now >= give_up:
                 raise StoreError(
                     f"{self.what} has been locked by another process for over "
-                    f"{self.timeout:g} s; if a therapy process is stopped (Ctrl-Z), resume "
+                    f"{now - since:.0f} s; if a therapy process is stopped (Ctrl-Z), resume "
                     "or end it, then try again."
                 )
         if waiter.error is not None:

@@ -19,10 +19,17 @@ from tinydb.storages import Storage
 from therapy import limits
 from therapy.clock import parse_instant
 from therapy.model import ActionItem, Complaint, Participant, Session, Snapshot, Vote, Win
-from therapy.store.files import Tables, damaged
+from therapy.store.files import StoreError, Tables, damaged
 from therapy.text import is_clean, shown
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+_MOST_ROWS = {
+    "participants": limits.PARTICIPANTS_PER_SESSION,
+    "complaints": limits.COMPLAINTS_PER_SESSION,
+    "wins": limits.WINS_PER_SESSION,
+    "actions": limits.ACTIONS_PER_SESSION,
+}
 
 # How long each text a person typed may be once stored; any other text has STORED_TEXT_CHARS.
 _TEXT_CHARS: dict[str, int] = {
@@ -65,22 +72,37 @@ class _Buffer(Storage):
 def decode(tables: Tables, path: Path) -> Snapshot:
     """A session file's tables as checked model objects; any wrong shape is damage."""
     try:
-        unknown = set(tables) - {"session", *ROWS}
-        if unknown:  # from a newer therapy, or not ours: never dropped by a rewrite
-            raise ValueError(f"it has the unknown table '{shown(sorted(unknown)[0], 40)}'")
-        db = TinyDB(storage=_Buffer, tables=tables, path=path)
-        records = db.table("session").all()
-        if len(records) != 1 or records[0].doc_id != 1:
-            raise ValueError("it has no session record")
-        snapshot = Snapshot(_convert(dict(records[0]), Session, "the session record"))
-        for name, row_type in ROWS.items():
-            rows = getattr(snapshot, name)
-            for doc in db.table(name).all():
-                where = f"{name} row {doc.doc_id}"
-                rows[doc.doc_id] = _convert({**doc, "id": doc.doc_id}, row_type, where)
-        _check(snapshot)
+        return _decode(tables, path)
     except (msgspec.ValidationError, ValueError, TypeError, AttributeError) as error:
         raise damaged(path, str(error) or type(error).__name__) from None
+
+
+def check_savable(tables: Tables, path: Path) -> None:
+    """Refuse to write what the reader would call damage: a session must always read back."""
+    try:
+        _decode(tables, path)
+    except (msgspec.ValidationError, ValueError, TypeError, AttributeError) as error:
+        raise StoreError(
+            f"That change cannot be saved: the session would hold what therapy refuses to "
+            f"read back ({shown(str(error) or type(error).__name__, 200)}); nothing was changed."
+        ) from None
+
+
+def _decode(tables: Tables, path: Path) -> Snapshot:
+    unknown = set(tables) - {"session", *ROWS}
+    if unknown:  # from a newer therapy, or not ours: never dropped by a rewrite
+        raise ValueError(f"it has the unknown table '{shown(sorted(unknown)[0], 40)}'")
+    db = TinyDB(storage=_Buffer, tables=tables, path=path)
+    records = db.table("session").all()
+    if len(records) != 1 or records[0].doc_id != 1:
+        raise ValueError("it has no session record")
+    snapshot = Snapshot(_convert(dict(records[0]), Session, "the session record"))
+    for name, row_type in ROWS.items():
+        rows = getattr(snapshot, name)
+        for doc in db.table(name).all():
+            where = f"{name} row {doc.doc_id}"
+            rows[doc.doc_id] = _convert({**doc, "id": doc.doc_id}, row_type, where)
+    _check(snapshot)
     return snapshot
 
 
@@ -139,6 +161,9 @@ def _check(snapshot: Snapshot) -> None:
         for row in getattr(snapshot, name).values():
             if row.side not in sides:
                 raise ValueError(f"{name} row {row.id} has the unknown side '{row.side[:40]}'")
+    for name, most in _MOST_ROWS.items():
+        if len(getattr(snapshot, name)) > most:
+            raise ValueError(f"it has more {name} than a session holds ({most:,})")
     for name in ROWS:
         rows = getattr(snapshot, name)
         if rows and snapshot.session.next_ids.get(name, 1) <= max(rows):

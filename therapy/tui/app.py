@@ -13,6 +13,7 @@ from textual.screen import Screen
 
 from therapy.model import FACILITATOR, Actor, Participant, Role, Session
 from therapy.service import Sessions, SessionView
+from therapy.text import strip_controls
 from therapy.tui import crash
 from therapy.tui.commands import close_dialogs, close_session, open_history, palette, show_help
 from therapy.tui.live import Live
@@ -87,7 +88,9 @@ class TherapyApp(crash.ReportingApp):
         timeout: float | None = None,
         markup: bool = False,
     ) -> None:
-        """Notifications quote what people typed: always plain text, whoever asks."""
+        """Notifications quote what people typed and paths they gave: always plain text,
+        with no terminal control in it (Textual strips only a few), whoever asks."""
+        message, title = strip_controls(message), strip_controls(title)
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:

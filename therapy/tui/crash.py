@@ -22,6 +22,8 @@ from textual.driver import Driver
 from textual.message import Message
 from textual.worker import NoActiveWorker, get_current_worker
 
+from therapy.text import strip_controls
+
 LOGS = "logs"
 
 
@@ -115,7 +117,7 @@ def save_report(data_folder: Path, when: str, about: str, details: str, restrict
         path = write_report(data_folder, when, about, details)
     except OSError as error:
         return f"the details could not be saved ({error.strerror or error})"
-    shown = f"{log_name()} in the data folder" if restricted else str(path)
+    shown = f"{log_name()} in the data folder" if restricted else strip_controls(str(path))
     return f"the details are in {shown}"
 
 
