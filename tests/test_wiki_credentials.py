@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import http.server
 import os
+import secrets
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -32,7 +33,8 @@ seeded = test_publish.seeded
 bare = test_publish.bare
 
 USER = "alice"
-TOKEN = "glpat-Sh0uldNeverBeSeen"
+# drawn per run: another run on the machine (its git processes are read too) has its own
+TOKEN = f"glpat-{secrets.token_hex(10)}"
 # alice with her token as password, or the token as the user name (as GitHub takes it)
 ACCEPTED = {
     "Basic " + base64.b64encode(pair.encode()).decode() for pair in (f"{USER}:{TOKEN}", f"{TOKEN}:")
