@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import host_support
 import pytest
 
 from therapy.service import Sessions
@@ -58,3 +62,24 @@ def no_crash_report(request: pytest.FixtureRequest, tmp_path: Path):  # type: ig
     reports = sorted(tmp_path.rglob("logs/therapy-*.log"))
     if reports:
         pytest.fail(f"the app logged an unexpected error: {reports[0].read_text()[-2000:]}")
+
+
+@pytest.fixture
+def umask_002() -> Iterator[None]:
+    """The README's shared set-up: a umask of 002."""
+    old = os.umask(0o002)
+    yield
+    os.umask(old)
+
+
+@pytest.fixture
+def shared(umask_002: None) -> Iterator[Path]:
+    """A data folder another user can reach, shared (2770) with host_support.NOBODY's group."""
+    top = Path(tempfile.mkdtemp(prefix="therapy-shared-"))
+    top.chmod(0o711)
+    data = top / "data"
+    data.mkdir()
+    os.chown(data, 0, host_support.NOBODY)
+    data.chmod(0o2770)
+    yield data
+    shutil.rmtree(top)

@@ -12,11 +12,11 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from host_support import GROUP, NOBODY, OTHER, as_root, as_user
 
 from therapy.cli import cli
 from therapy.limits import COMPLAINTS_PER_SESSION
@@ -24,58 +24,6 @@ from therapy.model import TherapyError
 from therapy.service import Sessions
 from therapy.store import Store, StoreError
 from therapy.store import files as store_files
-
-NOBODY = 65534  # a second Unix user (root only)
-OTHER = 4242  # a third one, with no entry in /etc/passwd: setuid needs none
-GROUP = 4343  # a group both share (the data folder's)
-
-as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as other users")
-
-
-def as_user(uid: int, work: Callable[[], object], groups: tuple[int, ...] = ()) -> str:
-    """Run `work` in a forked child as UID (and GROUPS); what it raised, or ""."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        status = 0
-        try:
-            os.close(read)
-            os.setgroups(list(groups))
-            os.setgid(groups[0] if groups else uid)
-            os.setuid(uid)
-            work()
-        except BaseException as error:
-            os.write(write, f"{type(error).__name__}: {error}".encode())
-            status = 1
-        finally:
-            os._exit(status)
-    os.close(write)
-    with os.fdopen(read, "rb") as said:
-        raised = said.read().decode()
-    os.waitpid(pid, 0)
-    return raised
-
-
-@pytest.fixture
-def umask_002() -> Iterator[None]:
-    """The README's shared set-up: a umask of 002."""
-    old = os.umask(0o002)
-    yield
-    os.umask(old)
-
-
-@pytest.fixture
-def shared(umask_002: None) -> Iterator[Path]:
-    """A data folder a second user can reach, shared with its group (2770)."""
-    top = Path(tempfile.mkdtemp(prefix="therapy-review-"))
-    top.chmod(0o711)
-    data = top / "data"
-    data.mkdir()
-    os.chown(data, 0, NOBODY)
-    data.chmod(0o2770)
-    yield data
-    shutil.rmtree(top)
-
 
 # -- 1. a lock's holder can keep every waiter waiting for ever -------------------------------
 

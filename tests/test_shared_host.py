@@ -15,10 +15,11 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from host_support import NOBODY, as_root, as_user
 
 from therapy.limits import CONNECTIONS_PER_PERSON, SESSION_FILE_BYTES
 from therapy.model import TherapyError
@@ -27,7 +28,6 @@ from therapy.store import Store, StoreError
 
 CLI = [sys.executable, "-m", "therapy.cli"]
 HUNG = 20  # seconds: a command still running then is hung (they take well under one)
-NOBODY = 65534  # a second Unix user, for the tests that need one (root only)
 
 
 def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -277,78 +277,35 @@ def test_a_person_holds_at_most_a_few_connections(
 
 # -- a second Unix user ---------------------------------------------------------------------
 
-as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as a second user")
-
-
-def as_nobody(work: Callable[[], object]) -> str:
-    """Run `work` in a child process as the second user and return what it raised, if
-    anything. A fork, not an exec: the test's Python may live where that user cannot go."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        status = 0
-        try:
-            os.close(read)
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            work()
-        except BaseException as error:
-            os.write(write, f"{type(error).__name__}: {error}".encode())
-            status = 1
-        finally:
-            os._exit(status)
-    os.close(write)
-    with os.fdopen(read, "rb") as said:
-        raised = said.read().decode()
-    os.waitpid(pid, 0)
-    return raised
-
-
-@pytest.fixture
-def shared_data_dir(tmp_path: Path) -> Iterator[Path]:
-    """A data folder in a place a second user can reach, shared with its group (2770)."""
-    import shutil
-    import tempfile
-
-    top = Path(tempfile.mkdtemp(prefix="therapy-shared-"))
-    top.chmod(0o711)
-    data = top / "data"
-    data.mkdir()
-    os.chown(data, 0, NOBODY)
-    data.chmod(0o2770)
-    yield data
-    shutil.rmtree(top)
-
 
 @as_root
 def test_a_participant_whose_presence_folder_is_not_theirs_gets_the_permissions_sentence(
-    shared_data_dir: Path,
+    shared: Path,
 ) -> None:
     """presence/ made by a host user with umask 022: the participant's process is told what
     to fix, never 'stopped after an unexpected error'."""
-    sessions = Sessions(Store(shared_data_dir))
+    sessions = Sessions(Store(shared))
     code = sessions.create("Q3", ["Sales", "Marketing"]).code
-    folder = session_folder(shared_data_dir, code)
+    folder = session_folder(shared, code)
     os.umask(0o002)
     sessions.join(code, "Sales", "Alex")
     (folder / "presence").mkdir(mode=0o755)
     for path in (folder, folder / "lock", folder / "session.json"):
         os.chown(path, 0, NOBODY)
         path.chmod(0o2770 if path.is_dir() else 0o660)
-    raised = as_nobody(lambda: Sessions(Store(shared_data_dir)).attend(code, 1))
+    raised = as_user(NOBODY, lambda: Sessions(Store(shared)).attend(code, 1))
     assert raised.startswith("StoreError: ")  # a sentence for the app to show, not a crash
     assert "check the data folder's permissions" in raised
 
 
 @as_root
 def test_a_link_planted_by_a_group_member_does_not_turn_root_against_its_files(
-    shared_data_dir: Path, canary: Path
+    shared: Path, canary: Path
 ) -> None:
-    sessions = Sessions(Store(shared_data_dir))
+    sessions = Sessions(Store(shared))
     code = sessions.create("Q3", ["Sales", "Marketing"]).code
-    folder = session_folder(shared_data_dir, code)
-    for path in (shared_data_dir / "sessions", folder):
+    folder = session_folder(shared, code)
+    for path in (shared / "sessions", folder):
         os.chown(path, 0, NOBODY)
         path.chmod(0o2770)
 
@@ -356,9 +313,9 @@ def test_a_link_planted_by_a_group_member_does_not_turn_root_against_its_files(
         os.rename(folder, f"{folder}-gone")
         os.symlink(canary / "important", folder)
 
-    assert as_nobody(plant) == ""
+    assert as_user(NOBODY, plant) == ""
     for args in (["list"], ["add", code, "--side", "Sales", "x"], ["status", code]):
-        said_one_sentence(run(shared_data_dir, *args))
+        said_one_sentence(run(shared, *args))
     with pytest.raises(StoreError):
         sessions.delete(code)
 
