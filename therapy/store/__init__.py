@@ -308,7 +308,7 @@ class Store:
                     raise
             try:
                 tables = encode(snapshot)
-                check_savable(tables, folder.path / SESSION_FILE)
+                check_savable(snapshot, tables, {})
                 folder.replace(SESSION_FILE, _payload(tables))
             except BaseException:
                 lock.release()
@@ -347,7 +347,7 @@ class Store:
                 del self._open()[code]
             after = encode(snapshot)
             if after != before:
-                check_savable(after, folder.path / SESSION_FILE)
+                check_savable(snapshot, after, before)
                 folder.replace(SESSION_FILE, _payload(after))
 
     def _open(self) -> dict[str, Snapshot]:

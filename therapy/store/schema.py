@@ -55,6 +55,11 @@ ROWS: dict[str, type[Any]] = {
 }
 
 
+# the fields of each record: anything else in a document is unknown
+_KINDS: tuple[type[Any], ...] = (Session, *ROWS.values())
+_FIELDS = {kind: frozenset(f.name for f in dataclasses.fields(kind)) for kind in _KINDS}
+
+
 class _Buffer(Storage):
     """A file's tables, as TinyDB reads documents and their ids; the store writes itself."""
 
@@ -77,10 +82,19 @@ def decode(tables: Tables, path: Path) -> Snapshot:
         raise damaged(path, str(error) or type(error).__name__) from None
 
 
-def check_savable(tables: Tables, path: Path) -> None:
-    """Refuse to write what the reader would call damage: a session must always read back."""
+def check_savable(snapshot: Snapshot, after: Tables, before: Tables) -> None:
+    """Refuse to write what the reader would call damage, so that a session always reads
+    back: the rows a change made or altered are checked as a read checks them (the others
+    were, when the session was read), then the session as a whole."""
     try:
-        _decode(tables, path)
+        for name, rows in after.items():
+            row_type = Session if name == "session" else ROWS[name]
+            earlier = before.get(name, {})
+            for key, doc in rows.items():
+                if earlier.get(key) != doc:
+                    row = doc if name == "session" else {**doc, "id": int(key)}
+                    _convert(row, row_type, f"{name} row {key}")
+        _check(snapshot)
     except (msgspec.ValidationError, ValueError, TypeError, AttributeError) as error:
         raise StoreError(
             f"That change cannot be saved: the session would hold what therapy refuses to "
@@ -108,18 +122,31 @@ def _decode(tables: Tables, path: Path) -> Snapshot:
 
 def _convert(doc: dict[str, Any], row_type: type[Any], where: str) -> Any:
     """One document as its model class: strict types, no unknown field (a rewrite would
-    drop it), and no text that could not be written back (a lone surrogate)."""
-    unknown = set(doc) - {f.name for f in dataclasses.fields(row_type)}
-    if unknown:
-        raise ValueError(f"{where} has the unknown field '{shown(sorted(unknown)[0], 40)}'")
+    drop it), and no text the text policy would not have let in."""
+    if not doc.keys() <= _fields(row_type):
+        unknown = sorted(set(doc) - _fields(row_type))[0]
+        raise ValueError(f"{where} has the unknown field '{shown(unknown, 40)}'")
+    texts = []
     for key, value in doc.items():
-        if isinstance(value, str) and _SURROGATE.search(value):
-            raise ValueError(f"{where} has text that is not Unicode in '{shown(key, 40)}'")
-        check_text(key, value, where)
+        if isinstance(value, str):
+            texts.append(value)
+            if len(value) > _TEXT_CHARS.get(key, limits.STORED_TEXT_CHARS):
+                check_text(key, value, where)  # names the field
+        elif isinstance(value, list | dict):
+            check_text(key, value, where)
+    if not is_clean("\n".join(texts)):  # one look at the whole row: rows are many
+        for key, value in doc.items():
+            if isinstance(value, str) and _SURROGATE.search(value):
+                raise ValueError(f"{where} has text that is not Unicode in '{shown(key, 40)}'")
+            check_text(key, value, where)
     try:
         return msgspec.convert(doc, row_type)
     except msgspec.ValidationError as error:
         raise ValueError(f"{where}: {error}") from None
+
+
+def _fields(row_type: type[Any]) -> frozenset[str]:
+    return _FIELDS[row_type]
 
 
 def check_text(key: str, value: Any, where: str) -> None:
