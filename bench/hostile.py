@@ -32,6 +32,9 @@ Counted (goal 0 each):
   - HTML tokens (html_inline, html_block, children included) when the Markdown is parsed
     with markdown_it.MarkdownIt("gfm-like") with linkify on;
   - links from user text: link_open or image tokens in the parsed plan;
+  - with cmark-gfm installed (GitHub's renderer; Debian: apt-get install cmark-gfm), the
+    same rendered by it with its autolink extension: <a> and <img> elements, and raw HTML
+    (what it leaves out as "raw HTML omitted"); said so, and skipped, when it is not there;
   - GitLab references or math from user text: one of @ # ! $ & ~ % ^ before a word or a
     quote (@user, #12, !45, $67, &epic, ~label, %"Q3", ^alert, $5k ... $10k) in the
     Markdown source with no backslash before it (an @ alone in a code span aside: the @ of
@@ -52,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import html.parser
 import io
 import json
 import random
@@ -100,6 +104,8 @@ CONTROL_RE = char_class(CONTROL_SET)
 # A GitLab reference (or math) that no odd run of backslashes escapes.
 REFERENCE_RE = re.compile(r"(\\*)([@#!$&~%^])(?=[\w\"'])")
 FORMAT_RE = char_class(FORMAT_SET)
+CMARK = shutil.which("cmark-gfm")
+CMARK_EXTENSIONS = ["-e", "table", "-e", "tasklist", "-e", "autolink", "-e", "strikethrough"]
 ESCAPES = [
     "\x1b[31m",
     "\x1b[0m",
@@ -197,6 +203,9 @@ LINKS = [
     "192.168.0.1",
     "//x.y",
     "bit.ly/x",
+    "www.#",
+    "mailto:@x.y",
+    "xmpp:a@/x",
 ]
 TLDS = ["com", "AL", "io", "de", "org", "xyz", "co.uk", "com/verify", "ru"]
 PIPES = ["|", "||", "a|b", " | ", "|---|", "\\|", "\\\\|", "| x | y |"]
@@ -348,6 +357,44 @@ def source_tables(text: str) -> list[list[str]]:
     return tables
 
 
+class Rendered(html.parser.HTMLParser):
+    """What cmark-gfm made of a plan: its links and images, the text of the first link (to
+    find who typed it), and the raw HTML it left out."""
+
+    def __init__(self, markup: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[str] = []
+        self.first_text = ""
+        self.omitted = 0
+        self.inside = False
+        self.feed(markup)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("a", "img"):
+            found = dict(attrs)
+            self.links.append(f"{tag} {found.get('href') or found.get('src')!r}")
+            self.inside = tag == "a" and len(self.links) == 1
+
+    def handle_endtag(self, tag: str) -> None:
+        self.inside = self.inside and tag != "a"
+
+    def handle_data(self, data: str) -> None:
+        self.first_text += data if self.inside else ""
+
+    def handle_comment(self, data: str) -> None:
+        self.omitted += "raw HTML omitted" in data
+
+
+def cmark(text: str) -> str:
+    assert CMARK is not None
+    done = subprocess.run(
+        [CMARK, *CMARK_EXTENSIONS], input=text, capture_output=True, text=True, timeout=60
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"cmark-gfm: {done.stderr.strip()}")
+    return done.stdout
+
+
 class Report:
     """Goal counts, and a few examples for each."""
 
@@ -472,10 +519,24 @@ class Checker:
         if source_rows != parsed_rows:
             found["rows lost"] += abs(source_rows - parsed_rows)
             examples.setdefault("rows lost", f"{code}: {source_rows} rows, {parsed_rows} parsed")
+        if CMARK is not None:
+            rendered = Rendered(cmark(text))
+            found["cmark links"] += len(rendered.links)
+            found["cmark html"] += rendered.omitted
+            if rendered.links:
+                # an autolink's text keeps the filter's backslashes: the typed text has none
+                said = re.sub(r"\\(.)", r"\1", rendered.first_text.strip())
+                examples["cmark links"] = (
+                    f"{rendered.links[0]} in {code}, text {said!r}: {self.culprit(code, said)}"
+                )
+            if rendered.omitted:
+                examples["cmark html"] = f"{code}: raw HTML omitted"
         if not baseline:
             names = {
                 "html": "HTML tokens in md",
                 "links": "links or images from user text",
+                "cmark links": "links or images from user text (cmark-gfm)",
+                "cmark html": "raw HTML from user text (cmark-gfm)",
                 "references": "GitLab references or math from user text",
                 "source cells": "table rows, wrong cell count (source)",
                 "parsed cells": "table rows, wrong cell count (parsed)",
@@ -606,7 +667,12 @@ def main() -> int:
         stored_all: dict[str, dict[int, tuple[str, str | None]]] = {empty: {}}
         checker = Checker(report, stored_all)
         baseline = checker.markdown(empty, export(empty, "md"), baseline=True)
-        checker.base = {key: baseline.get(key, 0) for key in ("links", "references")}
+        checker.base = {
+            key: baseline.get(key, 0)
+            for key in ("links", "references", "cmark links", "cmark html")
+        }
+        if CMARK is None:
+            print("note: cmark-gfm is not installed: the plan is rendered with markdown-it only")
 
         codes = [sessions.create(f"Hostile {i + 1}", SIDES).code for i in range(args.sessions)]
         refusals: Counter[str] = Counter()
@@ -688,6 +754,14 @@ def main() -> int:
             *(f"format characters in {fmt}" for fmt in FORMATS),
             "HTML tokens in md",
             "links or images from user text",
+            *(
+                [
+                    "links or images from user text (cmark-gfm)",
+                    "raw HTML from user text (cmark-gfm)",
+                ]
+                if CMARK is not None
+                else []
+            ),
             "GitLab references or math from user text",
             "table rows, wrong cell count (source)",
             "table rows, wrong cell count (parsed)",
@@ -707,6 +781,7 @@ def main() -> int:
             ("lone surrogates stored", info["lone surrogates stored"], ""),
             ("exports checked", info["exports"], ""),
             ("empty session: links (template's own)", baseline.get("links", 0), "0"),
+            ("empty session: cmark-gfm links", baseline.get("cmark links", 0), "0"),
             ("empty session: HTML tokens", baseline.get("html", 0), "0"),
             ("empty session: GitLab references", baseline.get("references", 0), "0"),
             (

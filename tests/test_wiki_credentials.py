@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from test_publish import PLAN, files, git
 
 from therapy.export import wiki
-from therapy.export.wiki.credentials import split_login
+from therapy.export.wiki.credentials import held_login, split_login
 from therapy.model import TherapyError
 from therapy.service import Sessions
 
@@ -274,7 +274,7 @@ def test_git_never_prompts_and_no_helper_keeps_the_token(
 @pytest.mark.parametrize(
     ("typed", "remote", "login"),
     [
-        ("https://u:p%40ss/x@host/w.git", "https://host/w.git", ("u", "p@ss/x")),
+        ("https://u:p%40ss%2Fx@host/w.git", "https://host/w.git", ("u", "p@ss/x")),
         ("HTTP://TOKEN@host:8080/w.git", "HTTP://host:8080/w.git", ("TOKEN", "")),
         ("ssh://git:SECRET@host/w.git", "ssh://git@host/w.git", None),  # ssh takes none
         ("git@host:team/w.git", "git@host:team/w.git", None),
@@ -286,6 +286,36 @@ def test_the_login_is_taken_out_of_what_git_is_given(
     got, found = split_login(typed)
     assert got == remote
     assert (found.user, found.password) == login if found else login is None
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "https://u:SECRET/x@host/w.git",  # a raw / ends the host part: git sees no login
+        "https:/u:SECRET@host/w.git",  # a slash short: git's host:path, over ssh
+        "https:u:SECRET@host/w.git",
+        "https://host/w.git/\nu:SECRET@host",
+    ],
+    ids=["raw-slash", "one-slash", "no-slash", "line-break"],
+)
+def test_a_login_that_git_would_not_take_out_is_refused(typed: str) -> None:
+    with pytest.raises(TherapyError, match="%40") as refused:
+        split_login(typed)
+    assert "SECRET" not in str(refused.value)
+
+
+def test_every_url_of_a_clones_remote_is_read_without_its_login() -> None:
+    fetched, pushed = "https://host/w.git", "https://u:SECRET@host/w.git"
+    login, held = held_login([fetched, pushed, "ssh://git:SECRET@host/w.git"])
+    assert login is not None and (login.user, login.origin) == ("u", "https://host")
+    assert held == {pushed: fetched, "ssh://git:SECRET@host/w.git": "ssh://git@host/w.git"}
+    with pytest.raises(TherapyError, match="2 different logins"):
+        held_login([pushed, "https://v:SECRET2@other/w.git"])
+
+
+def test_a_login_shows_no_password() -> None:
+    login = split_login("https://u:SECRET@host/w.git")[1]
+    assert login is not None and "SECRET" not in repr(login)
 
 
 def test_a_login_with_a_control_character_is_refused() -> None:
@@ -325,6 +355,9 @@ def test_redaction_hides_a_password_of_any_shape(typed: str) -> None:
         ("https://host/w.wiki.git?ref=x&token=SECRET", "https://host/w.wiki.git?ref=x"),
         ("https://host/w.wiki.git?a=1&Private-Token=SECRET&b=2", "https://host/w.wiki.git?a=1&b=2"),
         ("https://host/w.wiki.git?job_token=SECRET#top", "https://host/w.wiki.git#top"),
+        ("https://host/w.wiki.git?key=SECRET", "https://host/w.wiki.git"),
+        ("https://host/w.wiki.git?api_key=SECRET&ref=x", "https://host/w.wiki.git?ref=x"),
+        ("https://host/w.wiki.git?ref=x&sig=SECRET", "https://host/w.wiki.git?ref=x"),
     ],
 )
 def test_redaction_takes_out_a_token_in_the_query(typed: str, shown: str) -> None:

@@ -116,3 +116,16 @@ def test_a_publish_killed_midway_is_cleaned_up_by_the_next(
     assert link.is_symlink() and (target / "kept").read_text() == "precious\n"
     assert living.is_dir() and older.is_dir()
     assert scratch_of(scratch, os.getpid()) == []  # its own went too, as always
+
+
+def test_a_publish_to_a_clone_sweeps_too(
+    seeded: Path, sessions: Sessions, demo: str, git_setup: Path, tmp_path: Path
+) -> None:
+    """A clone needs no temporary repository, but a killed publish's is cleaned at the next
+    publish whatever its wiki."""
+    left = git_setup / f"therapy-wiki-{dead_pid()}-left"
+    (left / "objects").mkdir(parents=True)
+    clone = tmp_path / "my-wiki"
+    subprocess.run(["git", "clone", "--quiet", str(seeded), str(clone)], check=True)
+    assert sessions.publish(demo, str(clone)).pushed
+    assert not left.exists()

@@ -41,16 +41,18 @@ FORMATS = ("md", "json", "csv")
 # references (@user #12 !45 $67 &epic ~label %"Q3" ^alert#1), which it leaves alone after a
 # backslash; $ is also math on GitHub and GitLab ($5k to $10k).
 _INLINE = str.maketrans({ch: "\\" + ch for ch in "\\`*_[]<>|~&#@!$%^"})
-# An @ that cmark-gfm would take for an e-mail address's: a letter, digit or .+-_ before it
-# and a letter, digit or .-_ after it (as its autolinker reads them).
-_ADDRESS_AT = re.compile(r"(?<=[A-Za-z0-9.+_-])\\@(?=[A-Za-z0-9.-]|\\_)")
+# An @ that cmark-gfm would take for an e-mail address's: a letter, digit or .+-_ before it,
+# or the colon of mailto: and xmpp:, and a letter, digit or .-_ after it, or an xmpp
+# address's slash (as its autolinker reads them).
+_ADDRESS_AT = re.compile(r"(?<=[A-Za-z0-9.+_:-])\\@(?=[A-Za-z0-9./-]|\\_)")
 # What Markdown reads at the start of a line: lists, quotes, headings, setext underlines.
 _BULLET = re.compile(r"^([-+=])")
 _ORDERED = re.compile(r"^(\d+)([.)])")
 # What autolinkers (GitHub, linkify) turn into links: scheme://, www. and domain.tld. They
 # find a domain after almost any character (`paypal🔒.com`, `¬.AL`), so every dot or colon
-# that a word or a slash follows is escaped, whatever stands before it.
-_LINKISH = re.compile(r"([.:])(?=[\w/])")
+# that a word or a slash follows is escaped, whatever stands before it; and the dot of www.
+# whatever follows it (cmark-gfm links `www.` before any character at all).
+_LINKISH = re.compile(r"[.:](?=[\w/])|(?<=www)\.", re.I)
 
 
 def markdown_text(value: Any) -> str:
@@ -62,7 +64,7 @@ def markdown_text(value: Any) -> str:
     (it shows in code type)."""
     text = clean_line("" if value is None else str(value))
     text = _ADDRESS_AT.sub("`@`", text.translate(_INLINE))
-    text = _LINKISH.sub(r"\\\1", text)
+    text = _LINKISH.sub(r"\\\g<0>", text)
     text = _ORDERED.sub(r"\1\\\2", text)
     return _BULLET.sub(r"\\\1", text)
 

@@ -25,7 +25,7 @@ import subprocess
 import unicodedata
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC
 from functools import cache
 from pathlib import Path
@@ -33,7 +33,7 @@ from pathlib import Path
 from therapy.clock import parse_instant
 from therapy.export import _environment, markdown_text
 from therapy.export.wiki.credentials import Login, held_login, redact, split_login, with_config
-from therapy.export.wiki.scratch import scratch
+from therapy.export.wiki.scratch import scratch, sweep
 from therapy.model import SessionPoint, TherapyError, Trend
 from therapy.prompts import shipped_folder
 from therapy.text import clean_line, shown
@@ -291,11 +291,14 @@ def _ours(text: str, pair: str | None = None) -> bool:
 # -- git --------------------------------------------------------------------------------
 
 
-def _git_environment(user_ssh: bool, login: Login | None = None) -> dict[str, str]:
+def _git_environment(
+    user_ssh: bool, login: Login | None = None, held: dict[str, str] | None = None
+) -> dict[str, str]:
     """Never a prompt: no terminal prompt and no askpass program for credentials, ssh in
     batch mode unless the person set their own ssh command (theirs may need its options);
     messages in English, which the reasons above are read from; no GIT_DIR of an enclosing
-    hook; the LOGIN taken out of the wiki's URL, by the environment only."""
+    hook; the LOGIN taken out of the wiki's URL, by the environment only, and a clone's
+    remote URLs that HELD one read without it."""
     env = {
         name: value
         for name, value in os.environ.items()
@@ -311,27 +314,48 @@ def _git_environment(user_ssh: bool, login: Login | None = None) -> dict[str, st
             "GIT_PREFIX",
             "GIT_ASKPASS",
             "SSH_ASKPASS",
+            "GIT_CONFIG_PARAMETERS",  # a `git -c` that ran therapy: git reads it after ours
         )
     }
     env.update(GIT_TERMINAL_PROMPT="0", GCM_INTERACTIVE="never", LC_ALL="C")
     env = with_config(env, ("core.askPass", ""))  # nor the askpass of a config file
     if not user_ssh and not env.get("GIT_SSH_COMMAND") and not env.get("GIT_SSH"):
         env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"
-    return env | login.environment(env) if login else env
+    rewrites = [(f"url.{bare}.insteadOf", url) for url, bare in (held or {}).items()]
+    env = with_config(env, *rewrites)
+    return login.environment(env) if login else env
 
 
 class _Git:
     """git in one repository: a work tree's folder, or a bare repository."""
 
-    def __init__(self, folder: Path, bare: bool, login: Login | None = None) -> None:
+    def __init__(self, folder: Path, bare: bool) -> None:
         self.where = ["--git-dir", str(folder)] if bare else ["-C", str(folder)]
         self.user_ssh = True  # until the config is read (see configure)
-        self.use(login)
+        self.login: Login | None = None
+        self.held: dict[str, str] = {}
+        self.env = _git_environment(self.user_ssh)
 
-    def use(self, login: Login | None) -> None:
-        """Gives git LOGIN (taken out of a URL) by its environment."""
-        self.login = login
-        self.env = _git_environment(self.user_ssh, login)
+    def use(self, login: Login | None, held: dict[str, str] | None = None) -> None:
+        """Gives git LOGIN (taken out of a URL) by its environment, and has it read each of
+        a clone's remote URLs in HELD as the URL without its login."""
+        self.held = held or {}
+        self.login, self.env = None, _git_environment(self.user_ssh, None, self.held)
+        # A user name alone (https://alice@bitbucket.org/...) is a user whose password the
+        # person's helpers hold, or a token (GitHub takes one as the user): theirs answer
+        # for it if they can, as they did for the URL as typed; if not, it is a token.
+        if login is not None and not login.password and self._helped(login):
+            login = replace(login, helped=True)
+        self.login, self.env = login, _git_environment(self.user_ssh, login, self.held)
+
+    def _helped(self, login: Login) -> bool:
+        """Whether the person's credential helpers give a password for LOGIN's user (asked
+        on stdin, no prompt): nothing is kept, git credential fill only asks."""
+        try:
+            said = self.run("credential", "fill", data=login.asked(), network=True, check=False)
+        except GitFailed:  # a helper that takes too long
+            return False
+        return "\npassword=" in "\n" + said
 
     def configure(self) -> dict[str, str]:
         """Reads the config that matters here (identity, ssh command) in one call."""
@@ -343,7 +367,7 @@ class _Git:
             key, _, value = line.partition(" ")
             config[key.lower()] = value  # system, global, then local: git takes the last
         self.user_ssh = "core.sshcommand" in config
-        self.use(self.login)
+        self.env = _git_environment(self.user_ssh, self.login, self.held)
         return config
 
     def run(
@@ -427,8 +451,10 @@ def _locate(target: str) -> _Target:
     if wiki.startswith("-"):
         raise TherapyError(f"'{shown(wiki)}' is not a wiki; give its git URL or a path.")
     if _URL.match(wiki) or (_SCP.match(wiki) and not path.exists()):
+        # what git is given holds no login (split_login refuses one it cannot take out), and
+        # is exact where greedy redaction is not (an @ in its path)
         remote, login = split_login(wiki)
-        return _Target(remote, shown(redact(wiki), 200), given=redact(wiki), login=login)
+        return _Target(remote, shown(remote, 200), given=remote, login=login)
     if not path.is_dir():
         raise TherapyError(
             f"There is no folder {shown(path, 200)}; give the wiki's git URL (https://, "
@@ -504,11 +530,13 @@ def publish(wiki: str, content: Content, branch: str | None, message: str) -> Pu
     doing = "writing the pages"
     try:
         if target.clone is not None:
+            sweep()  # what a killed publish left goes at the next, whatever its wiki
             done = _publish_clone(target, target.clone, content, branch, message)
         else:
             with scratch() as folder:
-                git = _Git(folder, bare=True, login=target.login)
+                git = _Git(folder, bare=True)
                 git.run("init", "--bare", "--quiet")
+                git.use(target.login)  # once it is a repository: it may ask git's helpers
                 done = _publish_remote(target, git, content, branch, message)
         done.wiki = target.given
         return done
@@ -769,9 +797,12 @@ def _publish_clone(
     upstream = remote if remote and remote != "." and merge else None
     where = target.where
     if upstream:
+        # where git fetches from, and every URL it pushes to: a login in any of them
         url = git.line("remote", "get-url", upstream, check=False)
-        where = shown(redact(url or upstream), 200)
-        git.use(held_login(url))
+        pushed = git.line("remote", "get-url", "--push", "--all", upstream, check=False)
+        login, held = held_login([url, *pushed.splitlines()] if url else [])
+        where = shown(held.get(url, url) or upstream, 200)
+        git.use(login, held)
     try:
         for _attempt in range(TRIES):
             base = local

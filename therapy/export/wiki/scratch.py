@@ -32,8 +32,10 @@ def scratch() -> Iterator[Path]:
         shutil.rmtree(made, ignore_errors=True)
 
 
-def sweep(folder: Path) -> None:
-    """Removes from FOLDER what killed publishes of this user left behind."""
+def sweep(folder: Path | None = None) -> None:
+    """Removes from FOLDER (the temporary folder) what killed publishes of this user left
+    behind."""
+    folder = folder or Path(tempfile.gettempdir())
     try:
         entries = list(os.scandir(folder))
     except OSError:
