@@ -417,6 +417,15 @@ class Store:
         to is never touched."""
         with Folder.root(self.root) as root, self._index_lock(root):
             with self._session(code) as folder, self._session_lock(folder, code):
+                try:  # first, and said if it fails: a session without its file is gone
+                    os.unlink(SESSION_FILE, dir_fd=folder.fd)
+                except FileNotFoundError:
+                    pass
+                except OSError as error:
+                    raise StoreError(
+                        f"Cannot delete session {code} ({error.strerror}); nothing was "
+                        "changed: check the data folder's permissions, or ask its owner."
+                    ) from None
                 with contextlib.suppress(StoreError):
                     tables = self._load(root, INDEX_FILE, "the session index", INDEX_FILE_BYTES)
                     if tables and not index_rows(tables, self.index_path)[1]:  # damaged: kept
@@ -473,7 +482,7 @@ def index_rows(tables: Tables, path: Path) -> tuple[list[IndexEntry], list[str]]
     rows, problems = [], []
     for key, row in tables.get("sessions", {}).items():
         try:
-            if not key.isdigit():
+            if not (key.isascii() and key.isdigit()):  # '²' is a digit, not a number
                 raise ValueError(f"its key '{shown(key, 20)}' is not a number")
             entry = msgspec.convert(row, IndexEntry)
             if not _CODE.fullmatch(entry.code):

@@ -325,16 +325,22 @@ class Lock:
     def _wait_in_queue(self, fd: int) -> None:
         waiter = _Waiter(fd)
         grants, since = _grants(fd), time.monotonic()
-        give_up = since + self.timeout * LOCK_WAIT_TURNS
+        started = since
         while not waiter.granted.wait(PROGRESS_POLL):
             now = time.monotonic()
             if (seen := _grants(fd)) != grants:
                 grants, since = seen, now  # the queue moved: whoever holds it now is new
-            if now - since >= self.timeout or now >= give_up:
+            if now - since >= self.timeout:
                 raise StoreError(
                     f"{self.what} has been locked by another process for over "
-                    f"{now - since:.0f} s; if a therapy process is stopped (Ctrl-Z), resume "
+                    f"{self.timeout:g} s; if a therapy process is stopped (Ctrl-Z), resume "
                     "or end it, then try again."
+                )
+            if now - started >= self.timeout * LOCK_WAIT_TURNS:
+                raise StoreError(
+                    f"{self.what} kept changing hands for {now - started:.0f} s "
+                    "without coming to this process: it is very busy, or someone is holding "
+                    "it on purpose; try again."
                 )
         if waiter.error is not None:
             raise waiter.error

@@ -91,7 +91,8 @@ def check_savable(snapshot: Snapshot, after: Tables, before: Tables) -> None:
             row_type = Session if name == "session" else ROWS[name]
             earlier = before.get(name, {})
             for key, doc in rows.items():
-                if earlier.get(key) != doc:
+                # as JSON, not as Python values: 0 == False, but the reader tells them apart
+                if key not in earlier or _json(earlier[key]) != _json(doc):
                     row = doc if name == "session" else {**doc, "id": int(key)}
                     _convert(row, row_type, f"{name} row {key}")
         _check(snapshot)
@@ -100,6 +101,10 @@ def check_savable(snapshot: Snapshot, after: Tables, before: Tables) -> None:
             f"That change cannot be saved: the session would hold what therapy refuses to "
             f"read back ({shown(str(error) or type(error).__name__, 200)}); nothing was changed."
         ) from None
+
+
+def _json(doc: object) -> bytes:
+    return msgspec.json.encode(doc)
 
 
 def _decode(tables: Tables, path: Path) -> Snapshot:
