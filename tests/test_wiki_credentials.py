@@ -215,7 +215,12 @@ def test_a_token_as_the_user_name_is_one_too(
 
 
 def test_a_token_in_a_clones_remote_stays_off_the_command_line(
-    served: GitServer, seeded: Path, sessions: Sessions, demo: str, tmp_path: Path
+    served: GitServer,
+    seeded: Path,
+    sessions: Sessions,
+    demo: str,
+    tmp_path: Path,
+    watcher: Watcher,
 ) -> None:
     """A clone made from a URL with a token keeps it in its config: git would hand it to
     git-remote-http on its command line."""
@@ -223,14 +228,7 @@ def test_a_token_in_a_clones_remote_stays_off_the_command_line(
     git("clone", "--quiet", str(seeded), str(clone))
     config = clone / ".git" / "config"  # written as a file: a git command would show it
     config.write_text(config.read_text().replace(str(seeded), url(served, f"{USER}:{TOKEN}@")))
-    watcher = Watcher(TOKEN)
-    served.watcher = watcher
-    watcher.start()
-    try:
-        done = sessions.publish(demo, str(clone))
-    finally:
-        watcher.done.set()
-        watcher.join(timeout=30)
+    done = sessions.publish(demo, str(clone))
     assert done.pushed and f"{PLAN.format(code=demo)}.md" in files(seeded)
     assert any("remote-http" in line for line in watcher.seen), watcher.seen
     assert watcher.leaks == set()

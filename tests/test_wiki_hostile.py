@@ -37,6 +37,7 @@ demo = test_publish.demo
 seeded = test_publish.seeded
 bare = test_publish.bare
 served = test_wiki_credentials.served
+watcher = test_wiki_credentials.watcher
 
 BASIC = "Basic " + base64.b64encode(f"{USER}:{TOKEN}".encode()).decode()
 
@@ -197,7 +198,12 @@ class AnonymousReads(GitHandler):
 
 
 def test_a_token_in_a_clones_push_url_stays_off_the_command_line(
-    served: GitServer, seeded: Path, sessions: Sessions, demo: str, tmp_path: Path
+    served: GitServer,
+    seeded: Path,
+    sessions: Sessions,
+    demo: str,
+    tmp_path: Path,
+    watcher: Watcher,
 ) -> None:
     """A clone that reads anonymously and pushes with a token (remote.origin.pushurl):
     only the fetch URL's login is taken out, so git push hands the push URL, token and all,
@@ -212,14 +218,7 @@ def test_a_token_in_a_clones_push_url_stays_off_the_command_line(
             f"url = {url(served)}\n\tpushurl = {url(served, f'{USER}:{TOKEN}@')}",
         )
     )
-    watcher = Watcher(TOKEN)
-    served.watcher = watcher
-    watcher.start()
-    try:
-        done = sessions.publish(demo, str(clone))
-    finally:
-        watcher.done.set()
-        watcher.join(timeout=30)
+    done = sessions.publish(demo, str(clone))
     assert done.pushed and f"{PLAN.format(code=demo)}.md" in files(seeded)
     assert any("remote-http" in line for line in watcher.seen), watcher.seen
     assert watcher.leaks == set()
