@@ -1,17 +1,25 @@
-"""The terminal driver for Linux and macOS: Textual's own, except that it reads stdin leniently.
+"""The terminal driver for Linux and macOS: Textual's own, except that it reads stdin leniently
+and ends the app when its terminal goes away.
 
 Textual's LinuxDriver decodes stdin as strict UTF-8, in its input thread: one byte that is not
 UTF-8 (a terminal set to Latin-1, a paste, `tmux send-keys -H ff`) raises there and ends the
 app with a traceback, taking what was being typed with it. Here such a byte becomes U+FFFD,
 which the text policy keeps as it is, and the app reads on.
+
+A pty whose master closes reads as end-of-file and fails writes with EIO. Where no SIGHUP
+comes with it (no controlling terminal, or the signal ignored), Textual's input thread reads
+that end-of-file again and again at 100 % of a core, and its output thread dies on the EIO,
+leaving the app to block once its queue is full: the app never ends. Here either ends the app.
 """
 
 from __future__ import annotations
 
 import os
 import selectors
+import sys
 from codecs import getincrementaldecoder
 from collections.abc import Callable
+from typing import Any
 
 from textual._loop import loop_last
 from textual._parser import ParseError
@@ -25,10 +33,48 @@ def stdin_decoder() -> Callable[[bytes, bool], str]:
     return getincrementaldecoder("utf-8")(errors="replace").decode
 
 
+class TerminalOutput:
+    """The terminal as the driver's output thread writes to it. A write that fails (EIO: the
+    pty's master closed; EPIPE) says the terminal is gone, once; later writes are dropped."""
+
+    def __init__(self, terminal: Any, gone: Callable[[], None]) -> None:
+        self.terminal = terminal
+        self.gone = gone
+        self.lost = False
+
+    def write(self, text: str) -> None:
+        self._attempt(self.terminal.write, text)
+
+    def flush(self) -> None:
+        self._attempt(self.terminal.flush)
+
+    def fileno(self) -> int:
+        return int(self.terminal.fileno())
+
+    def _attempt(self, action: Callable[..., object], *args: str) -> None:
+        if self.lost:
+            return  # the thread goes on emptying its queue: the app, blocked on it, can end
+        try:
+            action(*args)
+        except OSError:
+            self.lost = True
+            self.gone()
+
+
 class LenientDriver(LinuxDriver):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # what LinuxDriver's output thread writes to: it uses only write, flush and fileno
+        self._file = TerminalOutput(sys.__stderr__, self.terminal_gone)  # type: ignore[assignment]
+
+    def terminal_gone(self) -> None:
+        """End the app, from any thread, as a hangup signal would have (none may come)."""
+        self._loop.call_soon_threadsafe(self._app.exit)
+
     def run_input_thread(self) -> None:
         """LinuxDriver.run_input_thread of the pinned Textual, with stdin_decoder as its
-        decoder (Textual builds its strict one inside this method: there is no smaller seam)."""
+        decoder (Textual builds its strict one inside this method: there is no smaller seam),
+        and an end of input that ends the app."""
         selector = selectors.SelectSelector()
         selector.register(self.fileno, selectors.EVENT_READ)
         fileno = self.fileno
@@ -37,20 +83,30 @@ class LenientDriver(LinuxDriver):
 
         def process_selector_events(
             selector_events: list[tuple[selectors.SelectorKey, int]], final: bool = False
-        ) -> None:
+        ) -> bool:
+            """Read what arrived; False when the terminal is gone."""
             for last, (_key, mask) in loop_last(selector_events):
                 if mask & selectors.EVENT_READ:
-                    text = decode(os.read(fileno, 1024 * 4), final and last)
+                    try:
+                        read = os.read(fileno, 1024 * 4)
+                    except OSError:  # EIO: the pty has no master any more
+                        return False
+                    if not read:
+                        return False  # end of input: a hung-up pty (or a closed pipe) for good
+                    text = decode(read, final and last)
                     if not text:
-                        break  # end of input (a pipe), or half a character kept for the next
+                        break  # half a character, kept for the next read
                     for event in parser.feed(text):
                         self.process_message(event)
             for event in parser.tick():
                 self.process_message(event)
+            return True
 
         try:
             while not self.exit_event.is_set():
-                process_selector_events(selector.select(0.1))
+                if not process_selector_events(selector.select(0.1)):
+                    self.terminal_gone()
+                    return  # rather than read the same end-of-file at 100 % of a core
             selector.unregister(self.fileno)
             process_selector_events(selector.select(0.1), final=True)
         finally:
