@@ -39,3 +39,10 @@ ADDS_WINDOW = 60  # seconds: the minute of ADDS_PER_MINUTE
 # Connections held at once by one participant (a bound name or key): a second window
 # while the first is closing is fine, a crowd under one name is not.
 CONNECTIONS_PER_PERSON = 2
+
+# therapy serve's SSH door: a crowd of connections cannot take the host's processes or memory.
+SERVE_CONNECTIONS = 256  # connections at once, from everyone
+SERVE_CONNECTIONS_PER_ADDRESS = 64  # from one address: an office behind one NAT, the bench's 40
+SERVE_LOGIN_SECONDS = 30  # to finish the SSH handshake
+SERVE_IDLE_SECONDS = 3600  # a connection with no byte either way for this long ends
+SERVE_HANGUP_SECONDS = 3  # an app told its connection is gone has this long before it is killed

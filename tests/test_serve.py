@@ -1,0 +1,465 @@
+"""End to end through `therapy serve`: the real OpenSSH client, in tmux, against our own SSH
+door on a free port of 127.0.0.1. No account, no sshd: a key offered is the person.
+
+Never skipped in CI (CI=true): .ci/run installs openssh-client and tmux.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
+
+import pytest
+from ssh_support import Tmux, free_port, in_ci, keygen, tmux_server, wait_until
+
+from therapy.service import Sessions
+from therapy.store import Store
+
+TITLE = "Q3 lead handoff"
+CARD = "Need battlecards"
+NAME_PROMPT = "Your name (it stays with your SSH key"
+
+
+def require_client() -> None:
+    missing = [name for name in ("ssh", "ssh-keygen", "tmux") if shutil.which(name) is None]
+    if not missing:
+        return
+    message = f"the serve tests need {', '.join(missing)} (apt-get install openssh-client tmux)"
+    if in_ci():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def apps_of(data_dir: Path) -> list[int]:
+    """The app processes serve started for this data folder (their environment names it)."""
+    needle = f"THERAPY_DATA_DIR={data_dir}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with suppress(OSError):
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+    return found
+
+
+class Door:
+    """therapy serve as a subprocess, the keys of its visitors, and tmux to run them in."""
+
+    def __init__(self, folder: Path, tmux: Tmux) -> None:
+        self.folder = folder
+        self.data_dir = folder / "data"
+        self.sessions = Sessions(Store(self.data_dir))
+        self.tmux = tmux
+        for name in ("alex", "blake", "fay"):
+            keygen(folder / name)
+        (folder / "facilitators").write_text(
+            "# who may facilitate\n" + (folder / "fay.pub").read_text()
+        )
+        self.log = folder / "serve.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        for _attempt in range(5):
+            self.port = free_port()
+            with self.log.open("wb") as log:
+                self.process = subprocess.Popen(
+                    [
+                        *(sys.executable, "-m", "therapy.cli", "--data-dir", str(self.data_dir)),
+                        *("serve", "--ssh", f"127.0.0.1:{self.port}"),
+                        *("--facilitators", str(self.folder / "facilitators")),
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            wait_until(
+                lambda: "Give people" in self.said() or self.process.poll() is not None,  # type: ignore[union-attr]
+                30,
+                self.said,
+            )
+            if self.process.poll() is None:
+                return
+            if "cannot listen" not in self.said():
+                raise AssertionError(f"therapy serve stopped at start:\n{self.said()}")
+        raise AssertionError("no free port for therapy serve after 5 tries")
+
+    def said(self) -> str:
+        with suppress(OSError):
+            return self.log.read_text(errors="replace")
+        return ""
+
+    def stop(self) -> int | None:
+        """Ctrl+C, bounded in time; SIGKILL if it hangs (and the test fails on it)."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return None if process is None else process.returncode
+        os.kill(process.pid, signal.SIGINT)
+        try:
+            return process.wait(15)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+            raise AssertionError(f"therapy serve did not stop on Ctrl+C:\n{self.said()}") from None
+
+    def client(self, command: str | None, key: str | None, tty: bool = True) -> list[str]:
+        argv = [
+            *("ssh", "-F", "/dev/null", "-tt" if tty else "-T", "-p", str(self.port)),
+            *("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"),
+            *("-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", "-o", "IdentityAgent=none"),
+        ]
+        if key is None:
+            argv += ["-o", "PubkeyAuthentication=no"]
+            argv += ["-o", "PreferredAuthentications=keyboard-interactive"]
+        else:
+            argv += ["-i", str(self.folder / key), "-o", "IdentitiesOnly=yes"]
+            argv += ["-o", "PreferredAuthentications=publickey"]
+        argv.append("127.0.0.1")
+        return argv if command is None else [*argv, command]
+
+    def connect(self, pane: str, command: str | None, key: str | None = "alex") -> None:
+        self.tmux.start(pane, self.client(command, key))
+
+    def wait_for(self, pane: str, text: str, what: str, seconds: float = 20) -> str:
+        return self.tmux.wait_for(
+            pane, lambda shown: text in shown, f"{what} ({text!r}); serve:\n{self.said()}", seconds
+        )
+
+    def wait_said(self, pane: str, text: str, what: str) -> None:
+        """Wait for a line the pane printed, scrolled off its top or not."""
+        wait_until(
+            lambda: text in self.tmux.screen(pane, scrolled=True),
+            20,
+            lambda: f"{what} ({text!r}): {self.tmux.screen(pane, scrolled=True)}",
+        )
+
+    def participant(self, code: str, name: str) -> int:
+        found = [p for p in self.sessions.board(code).participants if p.name == name]
+        assert len(found) == 1, found
+        return found[0].id
+
+
+@pytest.fixture
+def door(tmp_path: Path) -> Iterator[Door]:
+    require_client()
+    with tmux_server(tmp_path) as tmux:
+        door = Door(tmp_path, tmux)
+        try:
+            door.start()
+            yield door
+        finally:
+            tmux.kill()
+            status = door.stop()
+            wait_until(lambda: not apps_of(door.data_dir), 10, lambda: "app processes left")
+            assert status in (0, None), door.said()
+
+
+@pytest.fixture
+def code(door: Door) -> str:
+    code = door.sessions.create(TITLE, ["Sales", "Marketing"]).code
+    door.sessions.set_phase(code, "vent")
+    return code
+
+
+def join_with_key(door: Door, pane: str, code: str, key: str, name: str) -> None:
+    """A key's first visit: its name asked before the app, then the side in the app."""
+    door.connect(pane, code, key)
+    door.wait_for(pane, NAME_PROMPT, "the name asked for the key")
+    door.tmux.keys(pane, "-l", name)
+    door.tmux.keys(pane, "Enter")
+
+
+def test_a_key_is_the_person_across_visits_and_keeps_its_name(door: Door, code: str) -> None:
+    sessions = door.sessions
+    join_with_key(door, "alex", code, "alex", "Alex")
+    door.wait_for("alex", "Your side", "the side asked in the app")
+    door.tmux.keys("alex", "Enter")  # Sales, the first
+    door.wait_for("alex", "no complaints yet", "the vent board")
+    alex = door.participant(code, "Alex")
+    wait_until(lambda: alex in sessions.present(code), 10, lambda: "Alex is not present")
+
+    door.tmux.keys("alex", "a")
+    door.wait_for("alex", "A complaint from Sales", "the add form")
+    door.tmux.type("alex", CARD)
+    door.tmux.keys("alex", "Enter")
+    door.tmux.wait_for(
+        "alex", lambda s: CARD in s and "A complaint from" not in s, "Alex's card on the board"
+    )
+    cards = [c for c in sessions.board(code).complaints if c.text == CARD]
+    assert [(c.side, c.author, c.participant) for c in cards] == [("Sales", "Alex", alex)]
+    assert next(p for p in sessions.board(code).participants if p.id == alex).keyed
+
+    door.tmux.keys("alex", "C-q")  # quitting closes the connection with the app's status
+    assert door.tmux.wait_ended("alex") == 0
+    wait_until(lambda: alex not in sessions.present(code), 10, lambda: "Alex still present")
+
+    # the same key again: no question, straight to the board as the same participant
+    door.connect("again", code, "alex")
+    door.wait_for("again", CARD, "Alex's own card, on coming back")
+    assert NAME_PROMPT not in door.tmux.screen("again", scrolled=True)
+    wait_until(lambda: alex in sessions.present(code), 10, lambda: "Alex is not back")
+    assert [p.id for p in sessions.board(code).participants] == [alex]
+
+    # another key cannot take the name, with Alex here or not
+    join_with_key(door, "blake", code, "blake", "alex")
+    door.wait_for("blake", "belongs to someone else's key", "the name refused")
+    door.tmux.keys("blake", "-l", "Blake")
+    door.tmux.keys("blake", "Enter")
+    door.wait_for("blake", "Your side", "the side asked in the app")
+    door.tmux.keys("blake", "Down", "Enter")  # Marketing
+    door.wait_for("blake", "1 hidden until the reveal", "Blake's board")
+    blake = door.participant(code, "Blake")
+    assert blake != alex
+    assert {(p.name, p.side) for p in sessions.board(code).participants} == {
+        ("Alex", "Sales"),
+        ("Blake", "Marketing"),
+    }
+
+
+def test_without_a_key_the_name_is_typed_in_the_app(door: Door, code: str) -> None:
+    sessions = door.sessions
+    join_with_key(door, "alex", code, "alex", "Alex")  # a key's name is not for the taking
+    door.wait_for("alex", "Your side", "the side asked in the app")
+    door.tmux.keys("alex", "Enter")
+    door.wait_for("alex", "no complaints yet", "the vent board")
+    door.tmux.keys("alex", "C-q")
+    door.tmux.wait_ended("alex")
+
+    door.connect("sam", code, key=None)
+    door.wait_for("sam", "Your side", "the join screen")
+    door.tmux.keys("sam", "Enter")  # Sales; the name field takes the focus
+    door.tmux.type("sam", "Alex")
+    door.tmux.keys("sam", "Enter")
+    door.wait_for("sam", "someone's SSH key", "the keyed name refused")
+    door.tmux.keys("sam", "C-u")
+    door.tmux.type("sam", "Sam")
+    door.tmux.keys("sam", "Enter")
+    door.wait_for("sam", "no complaints yet", "the vent board")
+    sam = next(p for p in sessions.board(code).participants if p.name == "Sam")
+    assert not sam.keyed
+    wait_until(lambda: sam.id in sessions.present(code), 10, lambda: "Sam is not present")
+
+
+def test_watch_and_facilitate_only_for_listed_keys(door: Door, code: str) -> None:
+    door.connect("wall", f"watch {code}", key=None)
+    door.wait_for("wall", TITLE, "the projector view")
+
+    door.connect("alex", f"facilitate {code}", "alex")
+    door.wait_said("alex", "Only the facilitators' keys may facilitate", "the refusal")
+    assert door.tmux.wait_ended("alex") == 1
+
+    door.connect("fay", f"facilitate {code}", "fay")
+    door.wait_for("fay", TITLE, "the facilitator's app")
+    door.tmux.keys("fay", "C-n")  # the facilitator moves the phase on
+    wait_until(
+        lambda: door.sessions.session(code).phase.value == "diagnose",
+        10,
+        lambda: f"still {door.sessions.session(code).phase}:\n{door.tmux.screen('fay')}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        ("bash", "There is no session BASH that you can join"),
+        ("sh -c id", "This door opens retro sessions and nothing else"),
+        ("watch K7QX2M; bash", "This door opens retro sessions and nothing else"),
+    ],
+    ids=["shell", "command", "code-then-command"],
+)
+def test_no_shell_and_no_command(door: Door, command: str, said: str) -> None:
+    door.connect("eve", command, "alex")
+    door.wait_said("eve", said, "the refusal")
+    assert "uid=" not in door.tmux.screen("eve", scrolled=True)
+
+
+def test_no_terminal_no_subsystem_no_forwarding(door: Door, code: str) -> None:
+    result = subprocess.run(
+        door.client(code, "alex", tty=False),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"therapy needs a terminal: connect with ssh -p {door.port} 127.0.0.1 -t CODE."
+    )
+
+    sftp = subprocess.run(
+        [
+            *("sftp", "-F", "/dev/null", "-P", str(door.port), "-b", "-"),
+            *("-i", str(door.folder / "alex"), "-o", "IdentitiesOnly=yes"),
+            *("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"),
+            "127.0.0.1",
+        ],
+        input="ls /\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert sftp.returncode != 0 and "subsystem request failed" in sftp.stderr, sftp.stderr
+
+    # -L to the door itself: a forward that worked would bring back its SSH banner
+    local = free_port()
+    door.tmux.start(
+        "tunnel",
+        [
+            *door.client(None, "alex", tty=False),
+            *("-N", "-L", f"127.0.0.1:{local}:127.0.0.1:{door.port}"),
+        ],
+    )
+
+    def tunnel_answers() -> bool:
+        with suppress(OSError), socket.create_connection(("127.0.0.1", local), 2) as probe:
+            probe.settimeout(10)
+            assert probe.recv(64) == b"", "the -L tunnel forwarded a connection"
+            return True
+        return False
+
+    wait_until(tunnel_answers, 20, lambda: door.tmux.screen("tunnel"))
+
+
+def test_a_resize_reaches_the_app(door: Door, code: str) -> None:
+    door.connect("wall", f"watch {code}", key=None)
+    door.wait_for("wall", TITLE, "the projector view")
+
+    def width(shown: str) -> int:  # the boards' frames reach the right edge
+        return max(len(line.rstrip()) for line in shown.splitlines())
+
+    assert width(door.tmux.screen("wall")) <= 120
+    door.tmux.run("resize-window", "-t", "wall", "-x", "200", "-y", "40")
+    door.tmux.wait_for(
+        "wall",
+        lambda shown: TITLE in shown and 180 < width(shown) <= 200,
+        "the boards redrawn at the new width",
+    )
+
+
+def test_a_killed_client_leaves_no_process_and_no_presence(door: Door, code: str) -> None:
+    sessions = door.sessions
+    door.connect("sam", code, key=None)
+    door.wait_for("sam", "Your side", "the join screen")
+    door.tmux.keys("sam", "Enter")
+    door.tmux.type("sam", "Sam")
+    door.tmux.keys("sam", "Enter")
+    door.wait_for("sam", "no complaints yet", "the vent board")
+    sam = door.participant(code, "Sam")
+    wait_until(lambda: sam in sessions.present(code), 10, lambda: "Sam is not present")
+    assert apps_of(door.data_dir)
+
+    shell = int(door.tmux.run("display-message", "-p", "-t", "sam", "#{pane_pid}"))
+    clients = [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and _parent(entry) == shell
+    ]
+    assert clients, "no ssh client under the pane's shell"
+    for pid in clients:
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: sam not in sessions.present(code), 15, lambda: "Sam is still present")
+    wait_until(lambda: not apps_of(door.data_dir), 15, lambda: f"apps: {apps_of(door.data_dir)}")
+
+
+def test_ctrl_c_stops_the_server_and_tells_everyone(door: Door, code: str) -> None:
+    door.connect("wall", f"watch {code}", key=None)
+    door.wait_for("wall", TITLE, "the projector view")
+    join_with_key(door, "alex", code, "alex", "Alex")
+    door.wait_for("alex", "Your side", "the side asked in the app")
+    door.tmux.keys("alex", "Enter")
+    door.wait_for("alex", "no complaints yet", "the vent board")
+    door.sessions.add_complaint(code, "Sales", CARD, author="Alex")
+
+    assert door.stop() == 0
+    for pane in ("wall", "alex"):
+        door.tmux.wait_ended(pane)
+        door.tmux.wait_for(
+            pane,
+            lambda shown: "therapy serve stopped" in shown,
+            "the stop told",
+        )
+    assert not apps_of(door.data_dir)
+    assert [c.text for c in door.sessions.board(code).complaints] == [CARD]
+    assert (door.data_dir.stat().st_mode & 0o777) == 0o700
+
+
+def test_the_host_key_is_made_once_and_private(door: Door) -> None:
+    key = door.data_dir / "serve" / "ssh_host_ed25519_key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    first = key.read_bytes()
+    fingerprint = next(
+        line for line in door.said().splitlines() if line.startswith("Host key fingerprint")
+    )
+    assert door.stop() == 0
+    door.log.write_text("")
+    door.start()
+    assert key.read_bytes() == first
+    assert fingerprint in door.said()
+
+
+def _parent(entry: Path) -> int | None:
+    with suppress(OSError, ValueError, IndexError):
+        return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    return None
+
+
+def test_a_folder_of_another_user_is_refused(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to give the folder to another user")
+    data_dir = tmp_path / "theirs"
+    data_dir.mkdir()
+    data_dir.chmod(0o770)
+    os.chown(data_dir, 65534, 65534)
+    result = subprocess.run(
+        [sys.executable, "-m", "therapy.cli", "--data-dir", str(data_dir), "serve"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"Error: The data folder {data_dir} belongs to another user")
+    assert result.stderr.count("\n") == 1
+    assert data_dir.stat().st_mode & 0o777 == 0o770 and not list(data_dir.iterdir())
+
+
+def test_the_shell_commands_do_not_import_asyncssh() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from therapy.cli import cli; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'asyncssh'))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_connections_are_capped_in_all_and_per_address(tmp_path: Path) -> None:
+    from therapy.limits import SERVE_CONNECTIONS, SERVE_CONNECTIONS_PER_ADDRESS
+    from therapy.serve.server import Door as Served
+    from therapy.serve.server import Server
+
+    server = Server(Served(tmp_path, None, None, frozenset(), "127.0.0.1", 2222))
+    for _ in range(SERVE_CONNECTIONS_PER_ADDRESS):
+        assert server.admit("10.0.0.1") is None
+    assert "Your address holds" in (server.admit("10.0.0.1") or "")
+    server.leave("10.0.0.1")
+    assert server.admit("10.0.0.1") is None
+    others = (f"10.0.1.{n}" for n in range(SERVE_CONNECTIONS))
+    while sum(server.addresses.values()) < SERVE_CONNECTIONS:
+        assert server.admit(next(others)) is None
+    assert "connections already" in (server.admit(next(others)) or "")
