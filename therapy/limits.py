@@ -30,6 +30,12 @@ COMPLAINTS_PER_SESSION = 2_000
 WINS_PER_SESSION = 2_000
 ACTIONS_PER_SESSION = 500
 PARTICIPANTS_PER_SESSION = 500
+ROWS_PER_SESSION = {  # the same, by the session's table they bound
+    "complaints": COMPLAINTS_PER_SESSION,
+    "wins": WINS_PER_SESSION,
+    "actions": ACTIONS_PER_SESSION,
+    "participants": PARTICIPANTS_PER_SESSION,
+}
 
 # One participant: cards (complaints and wins) added in any sixty seconds, from the app,
 # `therapy add` or an SSH login alike; a person typing reaches a handful.

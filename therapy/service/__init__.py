@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 from therapy.service.celebrate import CelebrateRules
 from therapy.service.complaints import ComplaintRules
+from therapy.service.people import NoSeat
 from therapy.service.publishing import PublishRules
 from therapy.service.reading import SessionView
 from therapy.service.sessions import SessionRules, SessionSummary
 from therapy.service.validate import (
-    MAX_COMPLAINT,
     complaint_text,
     line_text,
     new_code,
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Prompts",
-    "MAX_COMPLAINT",
     "Attendance",
+    "NoSeat",
     "SessionSummary",
     "SessionView",
     "Sessions",

@@ -4,38 +4,32 @@ that adds: rows per session, and cards (complaints and wins) per person per minu
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from therapy.clock import parse_instant
-from therapy.limits import (
-    ACTIONS_PER_SESSION,
-    ADDS_PER_MINUTE,
-    ADDS_WINDOW,
-    COMPLAINTS_PER_SESSION,
-    PARTICIPANTS_PER_SESSION,
-    WINS_PER_SESSION,
-)
+from therapy.limits import ADDS_PER_MINUTE, ADDS_WINDOW, ROWS_PER_SESSION
 from therapy.model import Complaint, Snapshot, TherapyError, Win
 from therapy.text import name_key, shown
 
 WINDOW = timedelta(seconds=ADDS_WINDOW)
 
-# a table of the snapshot: its limit, and its rows' name (one, many)
-ROOM = {
-    "complaints": (COMPLAINTS_PER_SESSION, "complaint", "complaints"),
-    "wins": (WINS_PER_SESSION, "win or appreciation", "wins and appreciations"),
-    "actions": (ACTIONS_PER_SESSION, "action item", "action items"),
-    "participants": (PARTICIPANTS_PER_SESSION, "participant", "participants"),
+# a table of the snapshot: its rows' name (one, many)
+NAMES = {
+    "complaints": ("complaint", "complaints"),
+    "wins": ("win or appreciation", "wins and appreciations"),
+    "actions": ("action item", "action items"),
+    "participants": ("participant", "participants"),
 }
 
 
 def check_room(snapshot: Snapshot, table: str, adding: int = 1) -> None:
     """Refuse, in one sentence, rows that would take a session past its limit."""
-    limit, one, many = ROOM[table]
+    limit, (one, many) = ROWS_PER_SESSION[table], NAMES[table]
     have = len(getattr(snapshot, table))
     if have + adding <= limit:
         return
-    code, held = snapshot.session.code, f"{have:,} {one if have == 1 else many}"
+    code, held = snapshot.session.code, f"{have:,} {one if have == 1 else many}"  # 2,000
     if adding == 1:
         raise TherapyError(f"Session {code} has {held}, the most one session can hold.")
     raise TherapyError(
@@ -51,12 +45,16 @@ def recent_cards(
     stored (so every process counts the same): theirs by participant or by name."""
     key = name_key(name) if name else None
     found = []
-    cards: list[Complaint | Win] = [*snapshot.complaints.values(), *snapshot.wins.values()]
-    for card in cards:
-        theirs = participant is not None and card.participant == participant
-        theirs = theirs or (key is not None and name_key(card.author or "") == key)
-        if theirs and card.created and (at := parse_instant(card.created)) > since:
-            found.append(at)
+    complaints: Iterable[Complaint | Win] = reversed(snapshot.complaints.values())
+    wins: Iterable[Complaint | Win] = reversed(snapshot.wins.values())
+    for cards in (complaints, wins):  # newest first: ids are given as cards come
+        for card in cards:
+            at = parse_instant(card.created) if card.created else None
+            if at is None or at <= since:
+                break  # the rest came earlier still
+            theirs = participant is not None and card.participant == participant
+            if theirs or (key is not None and name_key(card.author or "") == key):
+                found.append(at)
     return found
 
 

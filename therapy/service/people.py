@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import os
 
+from therapy.limits import CONNECTIONS_PER_PERSON
 from therapy.model import FACILITATOR, Actor, Participant, Snapshot, TherapyError
 from therapy.service.base import ServiceBase
 from therapy.service.bounds import check_room
@@ -14,6 +15,10 @@ from therapy.service.permissions import Action
 from therapy.service.validate import name_text, normalise_code
 from therapy.store import Attendance
 from therapy.text import name_key
+
+
+class NoSeat(TherapyError):
+    """A person is connected from as many windows as they may be."""
 
 
 class PeopleRules(ServiceBase):
@@ -88,8 +93,15 @@ class PeopleRules(ServiceBase):
     def attend(self, code: str, participant_id: int) -> Attendance:
         """Mark a participant as here for as long as the returned handle stays open (and the
         process lives): nothing is written while they stay, and they drop off the moment
-        their process ends."""
-        return self.store.attend(normalise_code(code), participant_id)
+        their process ends. A person may be here from CONNECTIONS_PER_PERSON windows."""
+        code = normalise_code(code)
+        attendance = self.store.attend(code, participant_id)
+        if attendance is None:
+            raise NoSeat(
+                f"You are connected to session {code} in {CONNECTIONS_PER_PERSON} windows "
+                "already; close one of them, then join again."
+            )
+        return attendance
 
     def discuss(self, code: str, complaint_id: int, actor: Actor = FACILITATOR) -> None:
         """Put an item (by its lead complaint) on the table in remedy, for every screen."""

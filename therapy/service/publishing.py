@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from therapy.limits import STORED_TEXT_CHARS
 from therapy.model import Trend
 from therapy.service.followup import FollowUpRules
 from therapy.service.validate import line_text, normalise_code
-from therapy.text import is_clean
+from therapy.store.schema import storable
 
 if TYPE_CHECKING:
     from therapy.export.wiki import Publication
@@ -49,8 +48,8 @@ class PublishRules(FollowUpRules):
         done = publish(wiki, content, branch, text)
         with self.store.transaction(code) as snapshot:
             # a path no stored text may hold (a control character, over-long) is not offered
-            keepable = is_clean(done.wiki) and len(done.wiki) <= STORED_TEXT_CHARS
-            if done.wiki and keepable and snapshot.session.wiki != done.wiki:
+            keep = done.wiki and storable("wiki", done.wiki)
+            if keep and snapshot.session.wiki != done.wiki:
                 snapshot.session.wiki = done.wiki  # where to offer next time (no credentials)
                 self._touch(snapshot)
         return done

@@ -85,7 +85,10 @@ class SuggestingRules(ServiceBase):
         for entry in entries:
             if _is_demo(entry.pair) or entry.code == leave_out:
                 continue
-            stamp = self.store.stamp(entry.code)
+            try:
+                stamp = self.store.stamp(entry.code)
+            except TherapyError:
+                continue  # unreadable: left out, as a damaged session is
             if stamp is None:
                 continue
             kept = cache.labels.get(entry.code)

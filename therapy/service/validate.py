@@ -10,24 +10,21 @@ from therapy.limits import COMPLAINT_CHARS, NAME_CHARS, SIDE_CHARS, TITLE_CHARS
 from therapy.model import TherapyError
 from therapy.text import clean_line, clean_text, shown
 
-MAX_COMPLAINT = COMPLAINT_CHARS
-MAX_LINE = TITLE_CHARS
-MAX_SIDE = SIDE_CHARS
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 6
 
 
 def complaint_text(text: str, what: str = "A complaint") -> str:
     cleaned = clean_text(text)
-    if not 1 <= len(cleaned) <= MAX_COMPLAINT:
+    if not 1 <= len(cleaned) <= COMPLAINT_CHARS:
         raise TherapyError(
-            f"{what} must be 1 to {MAX_COMPLAINT:,} characters after trimming; "
+            f"{what} must be 1 to {COMPLAINT_CHARS:,} characters after trimming; "
             f"this one has {len(cleaned):,}."
         )
     return cleaned
 
 
-def line_text(text: str, what: str, limit: int = MAX_LINE, required: bool = True) -> str:
+def line_text(text: str, what: str, limit: int = TITLE_CHARS, required: bool = True) -> str:
     cleaned = clean_line(text)
     if required and not cleaned:
         raise TherapyError(f"{what} is empty; give one of 1 to {limit} characters.")
@@ -43,7 +40,7 @@ def name_text(name: str | None) -> str | None:
 
 
 def parse_sides(sides: Iterable[str]) -> list[str]:
-    cleaned = [line_text(side, "A side's name", MAX_SIDE) for side in sides]
+    cleaned = [line_text(side, "A side's name", SIDE_CHARS) for side in sides]
     if len(cleaned) < 2:
         raise TherapyError(
             "A session needs two or more sides, for example --sides Sales,Marketing."

@@ -26,7 +26,7 @@ from pathlib import Path
 import msgspec
 
 from therapy.limits import CONNECTIONS_PER_PERSON, INDEX_FILE_BYTES, SESSION_FILE_BYTES
-from therapy.model import IndexEntry, Snapshot, TherapyError
+from therapy.model import IndexEntry, Snapshot
 from therapy.store.files import (
     LOCK_TIMEOUT,
     TMP_SUFFIX,
@@ -46,7 +46,7 @@ from therapy.text import shown
 __all__ = ["LOCK_TIMEOUT", "Attendance", "Store", "StoreError"]
 
 _CODE = re.compile(r"[A-Z0-9]{1,32}")
-_SEAT = re.compile(r"([0-9]{1,9})(?:-[0-9])?\.lock")
+_SEAT = re.compile(r"([0-9]{1,9})(?:-[0-9]+)?\.lock")
 SESSION_FILE = "session.json"
 INDEX_FILE = "index.json"
 
@@ -61,16 +61,10 @@ class Store:
 
     def __init__(self, root: Path | str, lock_timeout: float = LOCK_TIMEOUT) -> None:
         self.root = Path(root).expanduser()
-        self.folder = self.root / "sessions"
         self.lock_timeout = lock_timeout
         self._local = threading.local()
-        try:
+        with contextlib.suppress(OSError):  # Folder.root says why it cannot be used
             self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise StoreError(
-                f"Cannot use the data folder {shown(self.root, 200)} ({error.strerror}); "
-                "choose another with --data-dir or THERAPY_DATA_DIR."
-            ) from None
         with Folder.root(self.root) as top:
             with contextlib.suppress(StoreError):  # a folder we may only read is still read
                 top.make_folder("sessions")
@@ -78,29 +72,22 @@ class Store:
 
     # -- paths and folders --------------------------------------------------------------
 
-    def session_folder(self, code: str) -> Path:
-        _check_code(code)
-        return self.folder / code
-
     def path(self, code: str) -> Path:
-        return self.session_folder(code) / SESSION_FILE
+        _check_code(code)
+        return self.root / "sessions" / code / SESSION_FILE
 
     @property
     def index_path(self) -> Path:
         return self.root / INDEX_FILE
 
     @contextlib.contextmanager
-    def _sessions(self) -> Iterator[Folder | None]:
-        """The folder of sessions, opened through the data folder; None if there is none."""
-        with Folder.root(self.root) as root, opened(root.folder("sessions")) as sessions:
-            yield sessions
-
-    @contextlib.contextmanager
-    def _session(self, code: str) -> Iterator[Folder]:
-        """One session's folder, opened without following anything; missing if it is not
-        there."""
+    def _session(self, code: str, root: Folder | None = None) -> Iterator[Folder]:
+        """One session's folder, opened without following anything (through ROOT, the data
+        folder this operation holds open, if given); missing if it is not there."""
         _check_code(code)
-        with self._sessions() as sessions:
+        with contextlib.ExitStack() as held:
+            root = root or held.enter_context(Folder.root(self.root))
+            sessions = held.enter_context(opened(root.folder("sessions")))
             inner = None if sessions is None else sessions.folder(code)
             if inner is None:
                 raise missing(code)
@@ -173,14 +160,17 @@ class Store:
         return snapshot
 
     def stamp(self, code: str) -> tuple[int, int, int] | None:
-        """Changes whenever the session file is replaced: cheap to poll from other processes."""
+        """Changes whenever the session file is replaced: cheap to poll from other processes.
+        One stat by path, polled ten times a second by every app: it opens nothing, and the
+        read it leads to goes through descriptors (a link here only makes that read say so)."""
         try:
-            with self._session(code) as folder:
-                found = folder.lstat(SESSION_FILE)
-        except StoreError:
+            found = os.stat(self.path(code), follow_symlinks=False)
+        except FileNotFoundError:
             return None
-        if found is None:
-            return None
+        except OSError as error:
+            raise StoreError(
+                f"Cannot look at session {code} ({error.strerror}); check the data folder."
+            ) from None
         return (found.st_ino, found.st_mtime_ns, found.st_size)
 
     def index(self) -> tuple[list[IndexEntry], list[str]]:
@@ -193,7 +183,7 @@ class Store:
         entries: list[IndexEntry] = []
         with Folder.root(self.root) as root:
             try:
-                tables = self._load(root, INDEX_FILE, "the session index", INDEX_FILE_BYTES)
+                tables = _load_index(root)
             except StoreError as error:
                 problems.append(str(error))
                 tables = None
@@ -231,7 +221,7 @@ class Store:
         it. A folder is emptied through its descriptor, so one swapped for a link meanwhile
         is never entered."""
         try:
-            with self._sessions() as sessions:
+            with Folder.root(self.root) as root, opened(root.folder("sessions")) as sessions:
                 if sessions is None:
                     return
                 candidates = [
@@ -241,36 +231,31 @@ class Store:
                 ]
                 orphans = [name for name in candidates if _only_leftovers(sessions, name)]
                 if orphans:
-                    self._remove_orphans(sessions, orphans)
+                    self._remove_orphans(root, sessions, orphans)
         except (StoreError, OSError):
             return  # a folder we may only read, or one not ours: left alone
 
-    def _remove_orphans(self, sessions: Folder, orphans: list[str]) -> None:
-        with Folder.root(self.root) as root:
-            index_lock = self._index_lock(root)
-            if not index_lock.acquire(blocking=False):
-                return  # a `new` is under way: next time
-            try:
-                for name in orphans:
-                    with opened(sessions.folder(name)) as folder:
-                        if folder is None:
-                            continue
-                        lock = folder.lock("lock", f"Session {name}", 0)
-                        if not lock.acquire(blocking=False):
-                            continue
-                        try:
-                            if not _only_leftovers(sessions, name):
-                                continue
-                            for entry in folder.entries():
-                                if entry.name != "lock":
-                                    folder.remove(entry.name)
-                            os.unlink("lock", dir_fd=folder.fd)
-                        finally:
-                            lock.release()
-                    with contextlib.suppress(OSError):  # a link put there meanwhile stays
-                        os.rmdir(name, dir_fd=sessions.fd)
-            finally:
-                index_lock.release()
+    def _remove_orphans(self, root: Folder, sessions: Folder, orphans: list[str]) -> None:
+        index_lock = self._index_lock(root)
+        if not index_lock.acquire(blocking=False):
+            return  # a `new` is under way: next time
+        try:
+            for name in orphans:
+                with opened(sessions.folder(name)) as folder:
+                    if folder is None:
+                        continue
+                    lock = folder.lock("lock", f"Session {name}", 0)
+                    if not lock.acquire(blocking=False):
+                        continue
+                    try:
+                        if _only_leftovers(sessions, name):
+                            _empty(folder)
+                    finally:
+                        lock.release()
+                with contextlib.suppress(OSError):  # a link put there meanwhile stays
+                    os.rmdir(name, dir_fd=sessions.fd)
+        finally:
+            index_lock.release()
 
     # -- writing ----------------------------------------------------------------------
 
@@ -317,9 +302,9 @@ class Store:
                 raise
             lock.release()
             folder.close()
-        entry = IndexEntry(code, session.title, session.sides, session.pair, session.created)
-        with contextlib.suppress(StoreError):
-            self._register(entry)  # without its row the session still lists (see index)
+            entry = IndexEntry(code, session.title, session.sides, session.pair, session.created)
+            with contextlib.suppress(StoreError):
+                self._register(root, entry)  # without its row the session still lists
         return True
 
     @contextlib.contextmanager
@@ -358,29 +343,25 @@ class Store:
 
     # -- presence ---------------------------------------------------------------------
 
-    def attend(self, code: str, participant_id: int) -> Attendance:
+    def attend(self, code: str, participant_id: int) -> Attendance | None:
         """A seat for one participant's process: a lock in presence/, held while it runs.
         A person has CONNECTIONS_PER_PERSON seats (a window closing while its next opens);
-        with all of them taken the connection is refused."""
+        None when all of them are taken."""
         with self._session(code) as session:
             session.make_folder("presence")
             folder = session.folder("presence")
         if folder is None:
             raise missing(code)
-        seats = [f"{participant_id}.lock"] + [
-            f"{participant_id}-{n}.lock" for n in range(2, CONNECTIONS_PER_PERSON + 1)
-        ]
+        seats = [_seat(participant_id, n) for n in range(1, CONNECTIONS_PER_PERSON + 1)]
         attendance = Attendance(folder, seats, f"Participant {participant_id}")
         try:
-            if not attendance.hold():
-                raise TherapyError(
-                    f"You are connected to session {code} in {CONNECTIONS_PER_PERSON} "
-                    "windows already; close one of them, then join again."
-                )
+            if attendance.hold():
+                return attendance
         except BaseException:
             attendance.close()
             raise
-        return attendance
+        attendance.close()
+        return None
 
     def present(self, code: str) -> set[int]:
         """Whose presence lock is held: a process that ended holds none (the kernel lets go).
@@ -400,10 +381,10 @@ class Store:
             pass  # an unreadable presence folder: nobody is known to be here
         return here
 
-    def _register(self, entry: IndexEntry) -> None:
+    def _register(self, root: Folder, entry: IndexEntry) -> None:
         """Add a session to the index; a damaged index is left as it is (index() names it)."""
-        with Folder.root(self.root) as root, self._index_lock(root):
-            tables = self._load(root, INDEX_FILE, "the session index", INDEX_FILE_BYTES) or {}
+        with self._index_lock(root):
+            tables = _load_index(root) or {}
             if index_rows(tables, self.index_path)[1]:
                 return  # a damaged row: the file is never rewritten (index() names it)
             sessions = tables.setdefault("sessions", {})
@@ -416,7 +397,7 @@ class Store:
         folder swapped for a link while this runs is never entered, and what the link points
         to is never touched."""
         with Folder.root(self.root) as root, self._index_lock(root):
-            with self._session(code) as folder, self._session_lock(folder, code):
+            with self._session(code, root) as folder, self._session_lock(folder, code):
                 try:  # first, and said if it fails: a session without its file is gone
                     os.unlink(SESSION_FILE, dir_fd=folder.fd)
                 except FileNotFoundError:
@@ -427,18 +408,14 @@ class Store:
                         "changed: check the data folder's permissions, or ask its owner."
                     ) from None
                 with contextlib.suppress(StoreError):
-                    tables = self._load(root, INDEX_FILE, "the session index", INDEX_FILE_BYTES)
+                    tables = _load_index(root)
                     if tables and not index_rows(tables, self.index_path)[1]:  # damaged: kept
                         sessions = tables.get("sessions", {})
                         for key in [k for k, row in sessions.items() if row["code"] == code]:
                             del sessions[key]
                         root.replace(INDEX_FILE, _payload(tables))
-                for entry in folder.entries():
-                    if entry.name != "lock":
-                        folder.remove(entry.name)
-                with contextlib.suppress(OSError):
-                    os.unlink("lock", dir_fd=folder.fd)
-            with self._sessions() as listing:
+                _empty(folder)
+            with opened(root.folder("sessions")) as listing:
                 if listing is not None:
                     with contextlib.suppress(OSError):  # a link put there meanwhile stays
                         os.rmdir(code, dir_fd=listing.fd)
@@ -450,10 +427,27 @@ def _payload(tables: Tables) -> bytes:
     return json.dumps(tables, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _load_index(root: Folder) -> Tables | None:
+    return Store._load(root, INDEX_FILE, "the session index", INDEX_FILE_BYTES)
+
+
+def _seat(participant_id: int, n: int) -> str:
+    """The name of a participant's Nth seat in presence/ (see _SEAT)."""
+    return f"{participant_id}.lock" if n == 1 else f"{participant_id}-{n}.lock"
+
+
+def _empty(folder: Folder) -> None:
+    """Remove what therapy keeps in a session's folder, its lock (held by the caller) last."""
+    for entry in folder.entries():
+        if entry.name != "lock":
+            folder.remove(entry.name)
+    folder.remove("lock")
+
+
 def _check_code(code: str) -> None:
     if not _CODE.fullmatch(code):
         raise StoreError(
-            f"There is no session {shown(code, 40)!r}; a session code is letters and digits, "
+            f"There is no session '{shown(code, 40)}'; a session code is letters and digits, "
             "like K7QX2M (run 'therapy list')."
         )
 

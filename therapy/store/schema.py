@@ -24,12 +24,6 @@ from therapy.text import is_clean, shown
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
-_MOST_ROWS = {
-    "participants": limits.PARTICIPANTS_PER_SESSION,
-    "complaints": limits.COMPLAINTS_PER_SESSION,
-    "wins": limits.WINS_PER_SESSION,
-    "actions": limits.ACTIONS_PER_SESSION,
-}
 
 # How long each text a person typed may be once stored; any other text has STORED_TEXT_CHARS.
 _TEXT_CHARS: dict[str, int] = {
@@ -128,14 +122,14 @@ def _decode(tables: Tables, path: Path) -> Snapshot:
 def _convert(doc: dict[str, Any], row_type: type[Any], where: str) -> Any:
     """One document as its model class: strict types, no unknown field (a rewrite would
     drop it), and no text the text policy would not have let in."""
-    if not doc.keys() <= _fields(row_type):
-        unknown = sorted(set(doc) - _fields(row_type))[0]
+    if not doc.keys() <= _FIELDS[row_type]:
+        unknown = sorted(set(doc) - _FIELDS[row_type])[0]
         raise ValueError(f"{where} has the unknown field '{shown(unknown, 40)}'")
     texts = []
     for key, value in doc.items():
         if isinstance(value, str):
             texts.append(value)
-            if len(value) > _TEXT_CHARS.get(key, limits.STORED_TEXT_CHARS):
+            if len(value) > text_limit(key):
                 check_text(key, value, where)  # names the field
         elif isinstance(value, list | dict):
             check_text(key, value, where)
@@ -150,8 +144,13 @@ def _convert(doc: dict[str, Any], row_type: type[Any], where: str) -> Any:
         raise ValueError(f"{where}: {error}") from None
 
 
-def _fields(row_type: type[Any]) -> frozenset[str]:
-    return _FIELDS[row_type]
+def text_limit(field: str) -> int:
+    return _TEXT_CHARS.get(field, limits.STORED_TEXT_CHARS)
+
+
+def storable(field: str, text: str) -> bool:
+    """Whether a text may be kept in FIELD: what check_text lets a read through."""
+    return len(text) <= text_limit(field) and is_clean(text)
 
 
 def check_text(key: str, value: Any, where: str) -> None:
@@ -160,7 +159,7 @@ def check_text(key: str, value: Any, where: str) -> None:
     texts = [value] if isinstance(value, str) else []
     if isinstance(value, list | dict):  # sides; a dict's keys (timeboxes, next ids)
         texts = [item for item in value if isinstance(item, str)]
-    limit = _TEXT_CHARS.get(key, limits.STORED_TEXT_CHARS)
+    limit = text_limit(key)
     for text in texts:
         if len(text) > limit:
             raise ValueError(
@@ -193,7 +192,7 @@ def _check(snapshot: Snapshot) -> None:
         for row in getattr(snapshot, name).values():
             if row.side not in sides:
                 raise ValueError(f"{name} row {row.id} has the unknown side '{row.side[:40]}'")
-    for name, most in _MOST_ROWS.items():
+    for name, most in limits.ROWS_PER_SESSION.items():
         if len(getattr(snapshot, name)) > most:
             raise ValueError(f"it has more {name} than a session holds ({most:,})")
     for name in ROWS:

@@ -11,7 +11,7 @@ from textual.app import App
 from textual.worker import Worker, get_current_worker
 
 from therapy.model import Actor, TherapyError
-from therapy.service import Attendance, Sessions, StoreError
+from therapy.service import Attendance, NoSeat, Sessions, StoreError
 from therapy.tui.view import SessionChanged, SessionGone
 
 POLL_SECONDS = 0.1
@@ -54,11 +54,11 @@ class Live:
         if self.viewer.participant is not None:
             try:
                 attendance = self.sessions.attend(self.code, self.viewer.participant)
-            except StoreError as error:  # e.g. presence/ not writable: take part all the same
-                self.app.call_from_thread(self.app.notify, str(error), severity="error")
-            except TherapyError as error:  # connected in too many windows already
+            except NoSeat as error:  # connected in too many windows already
                 self.app.post_message(SessionGone(str(error)))
                 return
+            except StoreError as error:  # e.g. presence/ not writable: take part all the same
+                self.app.call_from_thread(self.app.notify, str(error), severity="error")
         try:
             self._poll(worker, attendance)
         finally:
@@ -75,7 +75,11 @@ class Live:
             self.wake.clear()
             if pending and not self.sessions.building_suggester(self.code):
                 forced = True  # it is ready: show its suggestions
-            stamp = self.sessions.stamp(self.code)
+            try:
+                stamp = self.sessions.stamp(self.code)
+            except StoreError as error:  # not deleted: unreadable, and it says why
+                self.app.post_message(SessionGone(str(error)))
+                return
             if stamp is None:
                 self.app.post_message(SessionGone(f"Session {self.code} was deleted."))
                 return

@@ -14,12 +14,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from therapy.service.validate import MAX_COMPLAINT
+from therapy.limits import COMPLAINT_CHARS
 from therapy.tui.widgets.cards import inert
 from therapy.tui.widgets.confirm import Confirm
 
 # what a card may hold, as the service checks it: said in every card form's hint
-LENGTH = f"1 to {MAX_COMPLAINT:,} characters"
+LENGTH = f"1 to {COMPLAINT_CHARS:,} characters"
 
 
 class TextInput(Input):
