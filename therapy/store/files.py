@@ -86,7 +86,8 @@ def kind_of(mode: int) -> str:
 def cannot_write(path: Path, error: OSError) -> StoreError:
     return StoreError(
         f"Cannot write in the folder {shown(path, 200)} ({error.strerror}); nothing was changed: "
-        "check the data folder's permissions, or ask its owner."
+        "check the data folder's permissions (a shared folder wants a group and umask 002), or "
+        "ask its owner."
     )
 
 
@@ -288,11 +289,7 @@ class Lock:
         try:
             fd = self.folder.open_file(self.name, os.O_RDWR | os.O_CREAT, "a lock file")
         except OSError as error:
-            raise StoreError(
-                f"Cannot write in the folder {shown(self.folder.path, 200)} ({error.strerror}); "
-                "nothing was changed: check the data folder's permissions (a shared folder "
-                "wants a group and umask 002), or ask its owner."
-            ) from None
+            raise cannot_write(self.folder.path, error) from None
         assert fd is not None  # O_CREAT: there is one now
         found = os.fstat(fd)
         if found.st_nlink != 1 or found.st_size > LOCK_FILE_BYTES:
