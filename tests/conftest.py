@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,11 +73,5 @@ def umask_002() -> Iterator[None]:
 @pytest.fixture
 def shared(umask_002: None) -> Iterator[Path]:
     """A data folder another user can reach, shared (2770) with host_support.NOBODY's group."""
-    top = Path(tempfile.mkdtemp(prefix="therapy-shared-"))
-    top.chmod(0o711)
-    data = top / "data"
-    data.mkdir()
-    os.chown(data, 0, host_support.NOBODY)
-    data.chmod(0o2770)
-    yield data
-    shutil.rmtree(top)
+    with host_support.shared_folder(host_support.NOBODY) as data:
+        yield data

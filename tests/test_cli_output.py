@@ -84,30 +84,70 @@ def invoke(data_dir: Path, *args: str) -> Result:
     return CliRunner().invoke(cli, ["--data-dir", str(data_dir), *args])
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["list"],
-        ["list", "--pair", "EMEA"],
-        ["status", "{code}"],
-        ["history"],
-        ["actions"],
-        ["actions", "--format", "md"],
-        ["actions", "--format", "csv"],
-        ["actions", "--format", "ics"],
-        ["export", "{code}"],
-        ["export", "{code}", "--format", "csv"],
-        # JSON: escaped, never raw
-        ["list", "--json"],
-        ["history", "--format", "json"],
-        ["actions", "--format", "json"],
-    ],
-)
+# every command that shows stored text
+SHOWING = [
+    ["list"],
+    ["list", "--pair", "EMEA"],
+    ["status", "{code}"],
+    ["history"],
+    ["actions"],
+    ["actions", "--format", "md"],
+    ["actions", "--format", "csv"],
+    ["actions", "--format", "ics"],
+    ["export", "{code}"],
+    ["export", "{code}", "--format", "csv"],
+    # JSON: escaped, never raw
+    ["list", "--json"],
+    ["history", "--format", "json"],
+    ["actions", "--format", "json"],
+]
+# commands that read sessions through the index only: a session whose index row is damaged is
+# dropped by them without a word, a product defect reported with this change (an xfail below)
+SILENT_ON_A_DAMAGED_INDEX = {"history", "actions"}
+
+
+@pytest.fixture
+def unchecked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's read check of stored text switched off, wherever it is called from, so
+    that hostile text reaches the output and the output's own filter is what is tested."""
+    from therapy.store import schema
+
+    check = schema.check_text
+    patched = []
+    for name, module in list(sys.modules.items()):
+        if name.startswith("therapy") and getattr(module, "check_text", None) is check:
+            monkeypatch.setattr(module, "check_text", lambda *args: None)
+            patched.append(name)
+    assert "therapy.store.schema" in patched, patched
+
+
+@pytest.mark.parametrize("args", SHOWING, ids=[" ".join(args) for args in SHOWING])
 def test_stored_text_reaches_the_terminal_tame(
     data_dir: Path, hostile: str, args: list[str]
 ) -> None:
+    """The store refuses the hostile text as damage, and says so, tamely."""
     result = invoke(data_dir, *[a.format(code=hostile) for a in args])
     assert "Traceback" not in result.output
+    assert tame(result.stdout) and tame(result.stderr), untamed(result)
+    if args[0] in SILENT_ON_A_DAMAGED_INDEX and "damaged" not in result.output:
+        pytest.xfail(
+            "a product defect: history and actions read sessions through the index only, and "
+            "drop a session whose index row is damaged without a word"
+        )
+    assert "damaged" in result.output, result.output
+
+
+@pytest.mark.parametrize("args", SHOWING, ids=[" ".join(args) for args in SHOWING])
+def test_stored_text_let_through_by_the_store_still_reaches_the_terminal_tame(
+    data_dir: Path, hostile: str, unchecked: None, args: list[str]
+) -> None:
+    """With the store's check off, the hostile text itself is shown: the output's filter
+    alone takes out every character a terminal would act on."""
+    result = invoke(data_dir, *[a.format(code=hostile) for a in args])
+    assert "Traceback" not in result.output
+    assert result.exit_code == 0, result.output
+    assert "TITLEPWN" in result.output, result.output  # shown, not refused
+    assert "damaged" not in result.output, result.output
     assert tame(result.stdout) and tame(result.stderr), untamed(result)
 
 

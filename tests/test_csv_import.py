@@ -1,8 +1,10 @@
 """`therapy import CODE FILE.csv`: every row or none, and a file that is not what it seems
-(an unclosed quote) is refused with the line to look at."""
+(an unclosed quote, a text longer than the csv module reads) is refused with the line to
+look at and what is wrong there."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -69,4 +71,21 @@ def test_a_row_is_named_by_the_line_it_starts_on(imported) -> None:
     result, texts = imported('Sales,fine\nSales,"\n\n"\nSales,x\n')
     assert result.exit_code == 1
     assert "complaints.csv: Line 2: A complaint must be 1 to 1,000 characters" in result.stderr
+    assert texts == []
+
+
+def test_a_field_over_the_csv_modules_limit_is_said_as_a_long_text_not_an_open_quote(
+    imported,
+) -> None:
+    """No quote anywhere, one field over csv.field_size_limit(): the sentence names the long
+    text on its line, and nothing is imported."""
+    result, texts = imported("side,text\nSales,ok\nSales," + "y" * 200_000 + "\nMarketing,fine\n")
+    assert result.exit_code == 1
+    assert "quote" not in result.stderr, result.stderr
+    assert result.stderr.startswith("Error: Line 3 of "), result.stderr
+    assert (
+        f"holds a text of over {csv.field_size_limit():,} characters, far more than a "
+        "complaint's; nothing was imported." in result.stderr
+    ), result.stderr
+    assert "Imported" not in result.output
     assert texts == []

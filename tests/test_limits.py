@@ -68,6 +68,15 @@ def written(value: int, name: str) -> str:
     return f"{value:,} bytes" if name.endswith("_BYTES") else f"{value:,}"
 
 
+def stated(row: str, name: str) -> str:
+    """The number a row of the Limits table gives NAME: its value cell, or for a limit
+    named beside another in the first cell (`ADDS_WINDOW`: 60 seconds), the number after it."""
+    cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
+    assert len(cells) == 3, f"not a row of the Limits table: {row}"
+    beside = re.search(rf"`{name}`: ([0-9,]+) seconds", cells[0])
+    return beside[1] if beside else cells[1]
+
+
 def test_the_readme_lists_every_limit_with_its_number() -> None:
     text = README.read_text(encoding="utf-8")
     found = re.search(r"^## Limits\n(.*?)(?=^## )", text, re.M | re.S)
@@ -79,6 +88,9 @@ def test_the_readme_lists_every_limit_with_its_number() -> None:
         lines = [line for line in section.splitlines() if f"`{name}`" in line]
         assert lines, f"the README's Limits section does not name {name}"
         assert any(written(value, name) in line for line in lines), (
+            f"the README gives {name} another number than therapy/limits.py ({value})"
+        )
+        assert [stated(line, name) for line in lines] == [written(value, name)], (
             f"the README gives {name} another number than therapy/limits.py ({value})"
         )
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import NOW
+from host_support import NOBODY, as_root
 from ssh_support import require_tools, running_sshd
 
 from therapy.demo import build_demo
@@ -369,7 +370,7 @@ def test_not_a_wiki(
     assert said in one_sentence(err)
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="gives a repository to another user: needs root")
+@as_root  # gives a repository to another user
 @pytest.mark.parametrize("kind", ["bare", "clone", "file-url"])
 def test_a_wiki_owned_by_someone_else_is_said_as_such(
     tmp_path: Path, seeded: Path, data_dir: Path, demo: str, kind: str
@@ -381,7 +382,7 @@ def test_a_wiki_owned_by_someone_else_is_said_as_such(
         git("clone", "--quiet", str(seeded), str(repository))
     for folder, _, names in os.walk(repository):
         for path in [folder, *(os.path.join(folder, name) for name in names)]:
-            os.lchown(path, 65534, 65534)
+            os.lchown(path, NOBODY, NOBODY)
     target = repository.as_uri() if kind == "file-url" else str(repository)
     status, out, err = therapy(data_dir, "publish", demo, "--wiki", target)
     said = one_sentence(err)
@@ -781,3 +782,20 @@ def test_publish_over_ssh(
     with pytest.raises(TherapyError, match="no access to it|does not know the host's key"):
         sessions.publish(demo, url)
     assert count(seeded) == 2
+
+
+def test_publishing_to_a_wiki_whose_path_has_a_format_character_publishes_and_stores_none(
+    tmp_path: Path,
+) -> None:
+    """The wiki a plan went to is kept to be offered next time, but only as text the session
+    file may hold: a path with a format character in it ('team\\u200b.wiki.git') is
+    published to and not kept, and the session still reads back."""
+    sessions = Sessions(Store(tmp_path / "data"))
+    code = sessions.create("Q3 lead handoff", ["Sales", "Marketing"]).code
+    wiki_path = tmp_path / "team\u200b.wiki.git"
+    git("init", "--bare", "--quiet", str(wiki_path))
+    done = sessions.publish(code, str(wiki_path))
+    assert done.pushed
+    assert sessions.session(code).title == "Q3 lead handoff"  # still readable
+    assert sessions.session(code).wiki == ""
+    assert count(wiki_path) == 1

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from test_publish import PUBLISHER, count, files, git, git_setup  # noqa: F401 (a fixture)
-from test_wiki_credentials import TOKEN, USER, GitServer, Watcher
 from tui_support import app_for, demo_sessions, participant_app, settle
+from wiki_support import TOKEN, USER, GitServer, Watcher
 
 from therapy.model import Phase
 from therapy.tui.widgets.prompt import TextPrompt
@@ -132,9 +132,7 @@ async def test_a_token_typed_in_the_form_stays_off_every_command_line(
             await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), "no form came")
             assert app.screen.answer.value == wiki  # type: ignore[attr-defined]
     finally:
-        watcher.done.set()
-        if watcher.is_alive():
-            watcher.join(timeout=30)
+        watcher.stop()
         server.shutdown()
         server.server_close()
     assert count(bare) == 1

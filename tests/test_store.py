@@ -1,5 +1,6 @@
 """The store under real processes: concurrent writers, kill -9, a stuck lock, waiting in
-turn, damaged files, ids, permissions and a data folder with a long history.
+turn, damaged files, what it writes reading back, ids, permissions and a data folder with a
+long history.
 
 Child processes run tests/store_worker.py, tests/lock_worker.py or the installed CLI; every
 one is bounded in time and killed at the end of its test, whatever happens.
@@ -7,6 +8,8 @@ one is bounded in time and killed at the end of its test, whatever happens.
 
 from __future__ import annotations
 
+import copy
+import fcntl
 import json
 import os
 import random
@@ -23,10 +26,23 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
-from therapy.model import TherapyError
+from therapy.limits import COMPLAINTS_PER_SESSION, LOCK_WAIT_TURNS
+from therapy.model import (
+    ActionItem,
+    Complaint,
+    Participant,
+    Session,
+    Snapshot,
+    TherapyError,
+    Vote,
+    Win,
+)
 from therapy.service import Sessions
 from therapy.store import LOCK_TIMEOUT, Store, StoreError
+from therapy.store.schema import ROWS, check_savable, decode, encode
 
 WORKER = Path(__file__).with_name("store_worker.py")
 LOCK_WORKER = Path(__file__).with_name("lock_worker.py")
@@ -406,6 +422,47 @@ def test_waiters_get_the_lock_in_arrival_order_and_none_waits_for_a_dead_or_stop
     assert texts(root, code) == ["w0", "w1", "w4", "w3"]
 
 
+def test_a_lock_whose_queue_keeps_moving_is_given_up_at_the_cap_and_says_it_kept_changing_hands(
+    sessions: Sessions, code: str, data_dir: Path
+) -> None:
+    """However the queue seems to move (a holder can fake the count in the lock file), a
+    waiter gives up after LOCK_WAIT_TURNS times the timeout, and says that the lock kept
+    changing hands for as long as it waited: never that it was held for a shorter time."""
+    timeout = 1.0
+    store = Store(data_dir, lock_timeout=timeout)
+    lock = data_dir / "sessions" / code / "lock"
+    stop = threading.Event()
+    held = threading.Event()
+
+    def fake_progress() -> None:
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # another open file: conflicts with the store's
+            held.set()
+            count = 10**6
+            while not stop.wait(0.05):
+                count += 1
+                os.pwrite(fd, count.to_bytes(8, "little"), 0)
+        finally:
+            os.close(fd)
+
+    holder = threading.Thread(target=fake_progress, daemon=True)
+    holder.start()
+    try:
+        assert held.wait(5), "the holder never took the lock"
+        with pytest.raises(StoreError) as raised:
+            Sessions(store).add_complaint(code, "Sales", "Leads are cold")
+    finally:
+        stop.set()
+        holder.join(5)
+    said = re.search(r"for over (\d+) s", str(raised.value))
+    assert said is None or int(said[1]) >= 1, str(raised.value)
+    waited = re.search(r"kept changing hands for (\d+) s", str(raised.value))
+    assert waited is not None, str(raised.value)
+    assert int(waited[1]) >= LOCK_WAIT_TURNS * timeout, str(raised.value)
+    assert texts(data_dir, code) == []
+
+
 # -- damaged files ----------------------------------------------------------------------
 
 
@@ -464,6 +521,145 @@ def test_damaged_session_file_is_named_left_untouched_and_isolated(
     assert problem is not None and str(path) in problem
     assert found[healthy].problem is None
     assert found[healthy].complaints == 2
+
+
+def test_a_session_file_with_more_complaints_than_a_session_holds_is_damage(
+    sessions: Sessions, code: str, data_dir: Path
+) -> None:
+    """A session holds COMPLAINTS_PER_SESSION complaints; a file with more (a group member
+    can write one of 850,000 small rows under the size cap) is damage, not read on."""
+    sessions.add_complaint(code, "Sales", "Leads are cold")
+    path = data_dir / "sessions" / code / "session.json"
+    tables = json.loads(path.read_text())
+    row = tables["complaints"]["1"]
+    tables["complaints"] = {str(n): row for n in range(1, COMPLAINTS_PER_SESSION + 2)}
+    tables["session"]["1"]["next_ids"]["complaints"] = COMPLAINTS_PER_SESSION + 2
+    path.write_text(json.dumps(tables))
+    with pytest.raises(StoreError, match="is damaged") as raised:
+        sessions.board(code)
+    assert "more complaints than a session holds" in str(raised.value)
+    assert f"({COMPLAINTS_PER_SESSION:,})" in str(raised.value)
+
+
+def test_an_index_key_that_is_a_digit_but_not_a_number_is_a_damaged_row_and_new_still_works(
+    sessions: Sessions, code: str, data_dir: Path
+) -> None:
+    """'\u00b2'.isdigit() is True but int('\u00b2') raises: such a key (a group member can put
+    it there) is a damaged row, left as it is; `new` still makes and lists a session."""
+    index = data_dir / "index.json"
+    tables = json.loads(index.read_text())
+    tables["sessions"] = {"\u00b2": tables["sessions"]["1"]}
+    index.write_text(json.dumps(tables, ensure_ascii=False))
+    made = sessions.create("Q4", ["Sales", "Marketing"])
+    assert {code, made.code} <= {s.code for s in sessions.summaries()}
+    assert "\u00b2" in json.loads(index.read_text())["sessions"]  # the damaged row is kept
+
+
+# -- what is written reads back ----------------------------------------------------------
+
+
+def _snapshot() -> Snapshot:
+    session = Session(
+        code="K7QX2M",
+        title="Q3",
+        sides=["Sales", "Marketing"],
+        next_ids={"participants": 3, "complaints": 3, "votes": 2, "actions": 2, "wins": 2},
+    )
+    snapshot = Snapshot(session)
+    snapshot.participants[1] = Participant(1, "Sales", "Ana")
+    snapshot.participants[2] = Participant(2, "Marketing", "Bo", keyed=True)
+    snapshot.complaints[1] = Complaint(1, "Sales", "Leads are cold", participant=1)
+    snapshot.complaints[2] = Complaint(2, "Marketing", "No feedback", group=1)
+    snapshot.votes[1] = Vote(1, 1, 2)
+    snapshot.actions[1] = ActionItem(1, "Weekly sync", "Ana", "2027-01-01", complaints=[1])
+    snapshot.wins[1] = Win(1, "Sales", "Closed a deal")
+    return snapshot
+
+
+# Values a bug in the service could put in a field: some equal (==) to a stored value of
+# another type (0 == False == 0.0, 1 == True == 1.0), some plainly wrong.
+_VALUES = st.sampled_from(
+    [0, 1, 2, True, False, 0.0, 1.0, "", "x", "Sales", None, "\x1b]2;x\x07", [1], {"a": 1}]
+)
+_SPENT = 6  # a participant's `spent`, counted among its fields but the id
+
+
+def _apply(snapshot: Snapshot, table: str, row: int, value: object, field_pick: int) -> None:
+    target = snapshot.session if table == "session" else getattr(snapshot, table).get(row)
+    if target is None:
+        return
+    names = [name for name in vars(target) if name != "id"]
+    setattr(target, names[field_pick % len(names)], value)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    changes=st.lists(
+        st.tuples(
+            st.sampled_from(["session", *ROWS]),
+            st.integers(1, 2),
+            _VALUES,
+            st.integers(0, 20),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    retitle=st.booleans(),
+)
+@example(changes=[("participants", 1, False, _SPENT)], retitle=True)  # 0 == False
+@example(changes=[("votes", 1, 1.0, 0)], retitle=True)  # 1 == 1.0
+def test_what_check_savable_lets_through_always_reads_back(
+    changes: list[tuple[str, int, object, int]], retitle: bool
+) -> None:
+    """A change the check lets through is one the reader accepts, also when a value is equal
+    (==) in Python to the one read but not in JSON, where the reader tells them apart."""
+    snapshot = _snapshot()
+    before = encode(snapshot)
+    for table, row, value, field_pick in changes:
+        _apply(snapshot, table, row, copy.deepcopy(value), field_pick)
+    if retitle:
+        snapshot.session.title = "Q3 again"  # some other change, so that there is a write
+    after = encode(snapshot)
+    if after == before:
+        return  # nothing to write
+    try:
+        check_savable(snapshot, after, before)
+    except StoreError:
+        return  # refused: fine
+    written = json.loads(json.dumps(after, ensure_ascii=False))  # what _payload writes
+    decode(written, Path("session.json"))  # must not be damage
+
+
+def test_false_for_a_participants_spent_of_0_is_refused_by_check_savable() -> None:
+    """The first @example above: it changes what it says it does, and the check refuses it."""
+    snapshot = _snapshot()
+    before = encode(snapshot)
+    _apply(snapshot, "participants", 1, False, _SPENT)
+    snapshot.session.title = "Q3 again"
+    assert snapshot.participants[1].spent is False
+    with pytest.raises(StoreError, match="That change cannot be saved"):
+        check_savable(snapshot, encode(snapshot), before)
+
+
+def test_false_where_an_int_belongs_is_refused_not_written(
+    sessions: Sessions, code: str, data_dir: Path
+) -> None:
+    """A participant's `spent` of 0 set to False (== 0, and an int to mypy) beside a real
+    change is refused in a sentence, and nothing of the change is written: the session reads
+    back as it was."""
+    store = Store(data_dir)
+    sessions.join(code, "Sales", "Ana")
+    with (
+        pytest.raises(StoreError, match="That change cannot be saved"),
+        store.transaction(code) as snapshot,
+    ):
+        participant = next(iter(snapshot.participants.values()))
+        participant.spent = False  # a bug's value, == 0
+        snapshot.session.title = "Q3 again"
+    after = store.read(code)  # the session still reads back
+    assert after.session.title == "Q3 lead handoff"
+    spent = next(iter(after.participants.values())).spent
+    assert type(spent) is int and spent == 0
 
 
 # -- ids --------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 from tui_support import app_for, demo_sessions, fix_world, settle
 
 from therapy.model import ActionStatus, Phase
+from therapy.service import Sessions
 from therapy.tui.commands import close_session
 from therapy.tui.widgets.cards import CardList
 from therapy.tui.widgets.phase_screen import PhaseScreen
@@ -388,3 +389,25 @@ def test_therapy_ssh_tells_the_app_its_key_opens_one_session(
         shown = tmux.wait_for("alex", lambda s: ": help" in s, "a help screen", 30)
         assert ("Pair history: help" in shown) is offered, shown
         assert "Traceback" not in shown
+
+
+async def test_a_notification_never_carries_a_terminal_control(
+    sessions: Sessions, code: str, tmp_path: Path
+) -> None:
+    """What the app says goes through the text policy, as the CLI's output does: "Wrote
+    {path}" shows a path typed (or pasted) into the export form, ESC and BEL included, with
+    no control left in it (Textual itself strips only BEL, BS, VT, FF and CR)."""
+    from therapy.tui.plan import export_plan
+
+    app = app_for(sessions, code)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        export_plan(app, tmp_path / "plan\x1b]2;PWNED\x1b\\.md")
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if any("Wrote" in n.message for n in app._notifications):
+                break
+        said = [n.message for n in app._notifications]
+    assert any("Wrote" in m for m in said), said
+    assert not any("\x1b" in m for m in said), said
+    assert any("PWNED" in m for m in said), said  # the path is shown, tamed

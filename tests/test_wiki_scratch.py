@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import test_publish
+from host_support import NOBODY, as_root
 from test_publish import ROOT
 
 from therapy.service import Sessions
@@ -24,8 +24,6 @@ sessions = test_publish.sessions
 demo = test_publish.demo
 seeded = test_publish.seeded
 bare = test_publish.bare
-
-NOBODY = 65534
 
 
 def until(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
@@ -57,7 +55,7 @@ def dead_pid() -> int:
     return process.pid
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="gives a folder to another user: needs root")
+@as_root  # gives a folder to another user
 def test_a_publish_killed_midway_is_cleaned_up_by_the_next(
     seeded: Path, data_dir: Path, sessions: Sessions, demo: str, git_setup: Path, tmp_path: Path
 ) -> None:
