@@ -483,11 +483,13 @@ class Checker:
             else:
                 continue
             break
-        for match in REFERENCE_RE.finditer(text.replace("`@`", "")):
+        searched = text.replace("`@`", "")
+        for match in REFERENCE_RE.finditer(searched):
             if len(match[1]) % 2 == 0:
                 found["references"] += 1
                 at = match.start(2)
-                examples.setdefault("references", f"{code}: {short(text[at - 30 : at + 30])}")
+                around = searched[max(0, at - 30) : at + 30]  # offsets are into what was searched
+                examples.setdefault("references", f"{code}: {short(around)}")
         tables = source_tables(text)
         for rows in tables:
             width = cells(rows[0])
@@ -526,11 +528,12 @@ class Checker:
             if rendered.links:
                 # an autolink's text keeps the filter's backslashes: the typed text has none
                 said = re.sub(r"\\(.)", r"\1", rendered.first_text.strip())
-                examples["cmark links"] = (
-                    f"{rendered.links[0]} in {code}, text {said!r}: {self.culprit(code, said)}"
+                examples.setdefault(
+                    "cmark links",
+                    f"{rendered.links[0]} in {code}, text {said!r}: {self.culprit(code, said)}",
                 )
             if rendered.omitted:
-                examples["cmark html"] = f"{code}: raw HTML omitted"
+                examples.setdefault("cmark html", f"{code}: raw HTML omitted")
         if not baseline:
             names = {
                 "html": "HTML tokens in md",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
+import termios
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import click
@@ -74,6 +77,10 @@ def door(config: Config, role: str, pair: str | None) -> None:
     """One connection to therapy serve, on its pty: the code (SSH_ORIGINAL_COMMAND, or asked;
     three tries, slowed, as therapy ssh), then the app. THERAPY_SERVE_KEY: the id of the key
     the client proved, which keeps the name it chooses in the session."""
+    # serve started it as the leader of a new session on the pty: the pty becomes its
+    # terminal (resizes, hang-ups); run by hand, the terminal is the shell's already
+    with suppress(OSError):
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
     require_terminal()
     sessions = config.sessions
     typed = os.environ.get("SSH_ORIGINAL_COMMAND", "").strip() or ask_on_terminal(1)

@@ -1,70 +1,29 @@
 """Which name each SSH key chose in each session of therapy serve: the key is the person.
 
-Kept in DATA/serve/names/CODE/ as two small files per binding, each made with O_EXCL, so
-two connections choosing at once cannot both win a name: `key-<id>` holds the name, and
-`name-<hash of the name>` holds the key's id. Nothing there is followed through a link.
+Kept in DATA/serve/names/CODE/ as two small files per binding, each made once (a temp file
+linked to its name, which fails if the name is taken), so two connections choosing at once
+cannot both win a name, and a reader never sees an empty claim: `key-<id>` holds the name,
+and `name-<hash of the name>` holds the key's id. Nothing there is followed through a link.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 from therapy.model import TherapyError
+from therapy.serve.private import make_once, private
+from therapy.store.files import Folder
 from therapy.text import name_key
 
-_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _MOST = 1024  # bytes in one file: a name or a key's id
 
 
-@contextmanager
-def _folder(root: Path, *parts: str) -> Iterator[int]:
-    """The folder root/parts..., made private (0700) where missing, opened without following
-    a link at any step below root."""
-    fd = os.open(root, _DIRECTORY)
-    try:
-        for part in parts:
-            with suppress(FileExistsError):
-                os.mkdir(part, 0o700, dir_fd=fd)
-            inner = os.open(part, _DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = inner
-        if os.fstat(fd).st_uid != os.geteuid():
-            raise TherapyError(f"{root.joinpath(*parts)} is not yours; therapy serve keeps out.")
-        yield fd
-    finally:
-        os.close(fd)
-
-
-def _read(folder: int, name: str) -> str | None:
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
-    except FileNotFoundError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise TherapyError(f"{name} in the served data folder is not a file; remove it.")
-        return os.read(fd, _MOST).decode("utf-8", errors="replace")
-    finally:
-        os.close(fd)
-
-
-def _write_new(folder: int, name: str, text: str) -> bool:
-    """Make the file with `text`; False if it is there already."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(name, flags, 0o600, dir_fd=folder)
-    except FileExistsError:
-        return False
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    return True
+def _read(folder: Folder, name: str) -> str | None:
+    found = folder.read(name, _MOST, "a name chosen with an SSH key")
+    return None if found is None else found.decode("utf-8", errors="replace")
 
 
 class KeyNames:
@@ -74,10 +33,10 @@ class KeyNames:
         self.data_dir = data_dir
 
     @contextmanager
-    def _session(self, code: str) -> Iterator[int]:
+    def _session(self, code: str) -> Iterator[Folder]:
         if not code.isalnum() or not code.isascii():
             raise TherapyError(f"There is no session {code}.")
-        with _folder(self.data_dir, "serve", "names", code) as folder:
+        with private(self.data_dir, "serve", "names", code) as folder:
             yield folder
 
     def name(self, code: str, key: str) -> str | None:
@@ -91,9 +50,9 @@ class KeyNames:
         key = _id(key)
         taken = f"name-{hashlib.sha256(name_key(name).encode()).hexdigest()[:32]}"
         with self._session(code) as folder:
-            if not _write_new(folder, taken, key) and _read(folder, taken) != key:
+            if not make_once(folder, taken, key.encode()) and _read(folder, taken) != key:
                 return None
-            _write_new(folder, f"key-{key}", name)  # a key that chose already keeps its name
+            make_once(folder, f"key-{key}", name.encode())  # a key that chose already keeps it
             return _read(folder, f"key-{key}")
 
 

@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import socket
-import stat
 import struct
 import sys
 import termios
@@ -37,6 +36,8 @@ from therapy.limits import (
     SERVE_LOGIN_SECONDS,
 )
 from therapy.model import TherapyError
+from therapy.serve.private import make_once, private
+from therapy.store.files import Folder
 
 HOST_KEY = "ssh_host_ed25519_key"
 # What a killed app leaves on the client's terminal: the main screen, a cursor, no mouse.
@@ -65,65 +66,36 @@ def key_id(key: asyncssh.SSHKey) -> str:
     return hashlib.sha256(key.public_data).hexdigest()
 
 
-# -- the data folder and the host key -------------------------------------------------------
-
-
-def private_folder(path: Path) -> int:
-    """The data folder, made if missing and made 0700 if it is ours; opened (the fd is the
-    caller's) without following a link. Another user's folder is refused."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        raise TherapyError(
-            f"The data folder {path} is a link or not a folder; serve a real folder of your own."
-        ) from None
-    if os.fstat(fd).st_uid != os.geteuid():
-        os.close(fd)
-        raise TherapyError(
-            f"The data folder {path} belongs to another user; therapy serve serves only a "
-            "folder of its own, private to you (give another --data-dir)."
-        )
-    os.fchmod(fd, 0o700)  # no group, no second account: the server is the only way in
-    return fd
+# -- the host key ----------------------------------------------------------------------------
 
 
 def host_key(data_dir: Path) -> asyncssh.SSHKey:
     """DATA/serve/ssh_host_ed25519_key: made once (mode 600), then reused."""
-    root = private_folder(data_dir)
+    with private(data_dir, "serve") as folder:
+        text = _read_key(folder)
+        if text is None:
+            new = asyncssh.generate_private_key("ssh-ed25519", comment="therapy serve")
+            make_once(folder, HOST_KEY, new.export_private_key())
+            text = _read_key(folder)  # ours, or another server's that was first
     try:
-        with contextlib.suppress(FileExistsError):
-            os.mkdir("serve", 0o700, dir_fd=root)
-        folder = os.open("serve", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=root)
-    finally:
-        os.close(root)
-    try:
-        new = asyncssh.generate_private_key("ssh-ed25519", comment="therapy serve")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        with contextlib.suppress(FileExistsError):
-            fd = os.open(HOST_KEY, flags, 0o600, dir_fd=folder)
-            try:
-                os.write(fd, new.export_private_key())
-            finally:
-                os.close(fd)
-        fd = os.open(HOST_KEY, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
-        try:
-            found = os.fstat(fd)
-            if not stat.S_ISREG(found.st_mode) or found.st_uid != os.geteuid():
-                raise TherapyError(f"{data_dir / 'serve' / HOST_KEY} is not a key file of yours.")
-            os.fchmod(fd, 0o600)
-            text = os.read(fd, 64 * 1024)
-        finally:
-            os.close(fd)
-    finally:
-        os.close(folder)
-    try:
-        return asyncssh.import_private_key(text)
+        return asyncssh.import_private_key(text or b"")
     except (asyncssh.KeyImportError, ValueError):
         raise TherapyError(
             f"{data_dir / 'serve' / HOST_KEY} is not a private key; move it away and a new "
             "one is made (people will be told the host key changed)."
         ) from None
+
+
+def _read_key(folder: Folder) -> bytes | None:
+    # opened rather than Folder.read: its owner is checked and its mode kept 600 on that fd
+    fd = folder.open_file(HOST_KEY, os.O_RDONLY, "the SSH host key")
+    if fd is None:
+        return None
+    with os.fdopen(fd, "rb") as file:
+        if os.fstat(fd).st_uid != os.geteuid():
+            raise TherapyError(f"{folder.path / HOST_KEY} is not a key file of yours.")
+        os.fchmod(fd, 0o600)
+        return file.read(64 * 1024)
 
 
 def read_facilitators(path: Path) -> frozenset[str]:
@@ -145,10 +117,6 @@ def read_facilitators(path: Path) -> frozenset[str]:
 
 
 # -- one app process on a pty ----------------------------------------------------------------
-
-
-def _take_terminal() -> None:
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # the pty is the new session's controlling terminal
 
 
 def _winsize(width: int, height: int) -> bytes:
@@ -177,8 +145,7 @@ class AppProcess:
                 stdout=slave,
                 stderr=slave,
                 env=env,
-                start_new_session=True,
-                preexec_fn=_take_terminal,
+                start_new_session=True,  # `therapy door` makes the pty its terminal
             )
         finally:
             os.close(slave)
@@ -277,6 +244,7 @@ class Server:
         self.door = door
         self.addresses: Counter[str] = Counter()
         self.apps: set[AppProcess] = set()
+        self.tasks: set[asyncio.Task[None]] = set()  # each channel's run
         self.visitors: set[Visitor] = set()
         self.stopping = False
 
@@ -304,9 +272,8 @@ class Server:
         self.stopping = True
         for app in list(self.apps):
             app.hang_up()
-        deadline = time.monotonic() + SERVE_HANGUP_SECONDS + 2
-        while self.apps and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=SERVE_HANGUP_SECONDS + 2)
         for visitor in list(self.visitors):
             visitor.close("therapy serve stopped; what you saved is kept.")
 
@@ -406,7 +373,6 @@ class Channel(asyncssh.SSHServerSession[bytes]):
         self.size = (80, 24)
         self.command = ""
         self.app: AppProcess | None = None
-        self.task: asyncio.Task[None] | None = None
 
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
         self.chan = chan
@@ -429,7 +395,10 @@ class Channel(asyncssh.SSHServerSession[bytes]):
         return False  # sftp, and scp over it
 
     def session_started(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self.run())
+        tasks = self.visitor.server.tasks
+        task = asyncio.get_running_loop().create_task(self.run())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         self.visitor.touch()
@@ -499,6 +468,8 @@ class Channel(asyncssh.SSHServerSession[bytes]):
             return
         self.app = app
         self.visitor.server.apps.add(app)
+        if self.visitor.server.stopping:
+            app.hang_up()  # started while the server stops, which waits for this run too
         try:
             status = await app.wait()
         finally:
@@ -507,6 +478,7 @@ class Channel(asyncssh.SSHServerSession[bytes]):
             chan.write(RESET + b"\r\ntherapy serve stopped; what you saved is kept.\r\n")
         if not chan.is_closing():
             chan.exit(status)
+        await chan.wait_closed()  # its last bytes sent: stop() may close the connection now
 
     def argv(self, role: str) -> list[str]:
         door = self.door

@@ -334,19 +334,21 @@ class _Git:
         self.user_ssh = True  # until the config is read (see configure)
         self.login: Login | None = None
         self.held: dict[str, str] = {}
-        self.env = _git_environment(self.user_ssh)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return _git_environment(self.user_ssh, self.login, self.held)
 
     def use(self, login: Login | None, held: dict[str, str] | None = None) -> None:
         """Gives git LOGIN (taken out of a URL) by its environment, and has it read each of
         a clone's remote URLs in HELD as the URL without its login."""
-        self.held = held or {}
-        self.login, self.env = None, _git_environment(self.user_ssh, None, self.held)
+        self.login, self.held = None, held or {}
         # A user name alone (https://alice@bitbucket.org/...) is a user whose password the
         # person's helpers hold, or a token (GitHub takes one as the user): theirs answer
         # for it if they can, as they did for the URL as typed; if not, it is a token.
         if login is not None and not login.password and self._helped(login):
             login = replace(login, helped=True)
-        self.login, self.env = login, _git_environment(self.user_ssh, login, self.held)
+        self.login = login
 
     def _helped(self, login: Login) -> bool:
         """Whether the person's credential helpers give a password for LOGIN's user (asked
@@ -367,7 +369,6 @@ class _Git:
             key, _, value = line.partition(" ")
             config[key.lower()] = value  # system, global, then local: git takes the last
         self.user_ssh = "core.sshcommand" in config
-        self.env = _git_environment(self.user_ssh, self.login, self.held)
         return config
 
     def run(
@@ -526,11 +527,11 @@ def publish(wiki: str, content: Content, branch: str | None, message: str) -> Pu
     plan and the pair's trend: called once, when the wiki has been reached (a wrong URL is
     said before the plan is worked out)."""
     target = _locate(wiki)
+    sweep()  # what a killed publish left goes at the next, whatever its wiki
     content = cache(content)
     doing = "writing the pages"
     try:
         if target.clone is not None:
-            sweep()  # what a killed publish left goes at the next, whatever its wiki
             done = _publish_clone(target, target.clone, content, branch, message)
         else:
             with scratch() as folder:
@@ -673,8 +674,10 @@ def _build(
         return next((stem for stem in stems if stem.casefold() == name.casefold()), None)
 
     suffix = f"-{slug(plan.code)}"
+    # only a name therapy could have made goes into the index's links: it needs no escaping
+    made = [s for s in sorted(stems) if s.endswith(suffix) and _LINKABLE.match(s)]
     plan_name = next(
-        (s for s in sorted(stems) if s.endswith(suffix) and _ours(text_of(s))),
+        (s for s in made if _ours(text_of(s))),
         plan_page_name(plan.pair_label, plan.created, plan.code),
     )
     found = folded(plan_name)

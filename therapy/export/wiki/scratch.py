@@ -22,20 +22,17 @@ _OWNED = re.compile(rf"{PREFIX}(\d+)-")
 
 @contextmanager
 def scratch() -> Iterator[Path]:
-    """A new temporary folder, removed afterwards; leftovers of killed publishes go first."""
-    folder = Path(tempfile.gettempdir())
-    sweep(folder)
-    made = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=folder))
+    """A new temporary folder, removed afterwards."""
+    made = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
     try:
         yield made
     finally:
         shutil.rmtree(made, ignore_errors=True)
 
 
-def sweep(folder: Path | None = None) -> None:
-    """Removes from FOLDER (the temporary folder) what killed publishes of this user left
-    behind."""
-    folder = folder or Path(tempfile.gettempdir())
+def sweep() -> None:
+    """Removes from the temporary folder what killed publishes of this user left behind."""
+    folder = tempfile.gettempdir()
     try:
         entries = list(os.scandir(folder))
     except OSError:
