@@ -336,7 +336,7 @@ def test_a_planted_link_is_never_written_through(
 ) -> None:
     """Whoever can write the target's folder cannot make therapy write elsewhere: not with a
     link at the target's name, nor with one at the temp file's name (guessed here)."""
-    import therapy.export
+    import therapy.store.files
 
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -351,7 +351,7 @@ def test_a_planted_link_is_never_written_through(
 
     bait = shared / ".plan.md.guessed.tmp"
     bait.symlink_to(precious)
-    monkeypatch.setattr(therapy.export, "temp_name", lambda path: bait)
+    monkeypatch.setattr(therapy.store.files, "temp_name", lambda name: bait.name)
     result = invoke(data_dir, "export", with_item, "-o", str(target))
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.stderr.startswith(f"Error: Cannot write {target}")

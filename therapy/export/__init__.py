@@ -11,7 +11,6 @@ import io
 import json
 import os
 import re
-import secrets
 import stat
 from dataclasses import dataclass, field
 from functools import cache
@@ -333,45 +332,30 @@ def cannot_write(path: Path, error: OSError, kept: str) -> TherapyError:
     return TherapyError(f"Cannot write {shown(path, 200)} ({error.strerror}); {kept}.")
 
 
-def temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-
-
 def write_file(path: Path, text: str) -> None:
-    """Write PATH whole or leave it as it was: a new file beside it (never through a link
-    that someone put at its name), fsync, then rename over it. Keeps the old file's mode."""
+    """Write PATH whole or leave it as it was, never through a link someone put at its name
+    (the store's own atomic write, in PATH's folder as the person named it); keeps the old
+    file's mode."""
+    from therapy.store.files import Folder
+
     path = path.expanduser()
     try:
-        old = path.lstat()
-    except FileNotFoundError:
-        old = None
+        folder = Folder(os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), path)
     except OSError as error:
-        raise TherapyError(
-            f"Cannot write {shown(path, 200)} ({error.strerror}); nothing was written."
-        ) from None
-    if old is not None and not stat.S_ISREG(old.st_mode):
-        raise TherapyError(
-            f"{shown(path, 200)} is not a regular file (a link, a device or a pipe); give the "
-            "path of a file, or - for the screen."
-        )
-    temp = temp_name(path)
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
-    except OSError as error:
-        raise TherapyError(
-            f"Cannot write {shown(path, 200)} ({error.strerror}); nothing was written."
-        ) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            if old is not None:
-                os.fchmod(handle.fileno(), stat.S_IMODE(old.st_mode))
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException as error:
-        temp.unlink(missing_ok=True)
-        if not isinstance(error, OSError):
-            raise
-        kept = "it was left as it was" if old else "nothing was written"
-        raise cannot_write(path, error, kept) from None
+        raise cannot_write(path, error, "nothing was written") from None
+    with folder:
+        try:
+            old = folder.lstat(path.name)
+        except OSError as error:
+            raise cannot_write(path, error, "nothing was written") from None
+        if old is not None and not stat.S_ISREG(old.st_mode):
+            raise TherapyError(
+                f"{shown(path, 200)} is not a regular file (a link, a device or a pipe); give "
+                "the path of a file, or - for the screen."
+            )
+        try:
+            mode = None if old is None else stat.S_IMODE(old.st_mode)
+            folder.write_whole(path.name, text.encode(), mode)
+        except OSError as error:
+            kept = "it was left as it was" if old else "nothing was written"
+            raise cannot_write(path, error, kept) from None

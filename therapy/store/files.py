@@ -91,6 +91,11 @@ def cannot_write(path: Path, error: OSError) -> StoreError:
     )
 
 
+def temp_name(name: str) -> str:
+    """A fresh name beside NAME for a file being written (leftovers end in TMP_SUFFIX)."""
+    return f".{name}.{os.getpid()}.{os.urandom(4).hex()}{TMP_SUFFIX}"
+
+
 class Folder:
     """One open folder of the data folder: names inside it are looked up from its descriptor,
     so a folder renamed or swapped for a link while we work can never send us elsewhere."""
@@ -191,26 +196,33 @@ class Folder:
 
     def replace(self, name: str, payload: bytes) -> None:
         """Write a file whole: a reader sees the old one or the new one, never a torn one."""
-        temp = f".{name}.{os.getpid()}.{os.urandom(4).hex()}{TMP_SUFFIX}"
         try:
-            # O_EXCL never opens what is there, link or not; 0o666 lets the umask decide.
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _FILE, 0o666, dir_fd=self.fd)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(payload)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp, dir_fd=self.fd)
-                raise
+            self.write_whole(name, payload)
         except OSError as error:
             raise StoreError(
                 f"Cannot save {shown(self.path / name, 200)} ({error.strerror}); nothing was "
                 "changed: free some disk space or fix the data folder's permissions, then try "
                 "again."
             ) from None
+
+    def write_whole(self, name: str, payload: bytes, mode: int | None = None) -> None:
+        """replace, saying nothing: a temp file beside NAME (never opened through a link),
+        fsync, rename over NAME; MODE for the new file, else the umask decides."""
+        temp = temp_name(name)
+        # O_EXCL never opens what is there, link or not; 0o666 lets the umask decide.
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _FILE, 0o666, dir_fd=self.fd)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                if mode is not None:
+                    os.fchmod(handle.fileno(), mode)
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=self.fd)
+            raise
         # The new file is in place: a folder that cannot be synced makes the change less
         # durable (a power cut may lose it), not undone, so it is not reported as unchanged.
         with contextlib.suppress(OSError):
