@@ -133,8 +133,10 @@ def test_a_delete_raced_by_swaps_never_reaches_outside(
             sessions.delete(code)
         except StoreError as error:  # refused while a link, or nothing, stood there
             said = str(error)
-            assert "is a link where therapy keeps a folder" in said or (
-                said.startswith(f"There is no session {code}")
+            assert (
+                "is a link where therapy keeps a folder" in said
+                or "is something that kept changing where therapy keeps a folder" in said
+                or said.startswith(f"There is no session {code}")
             ), said
         finally:
             stop.set()
@@ -142,6 +144,34 @@ def test_a_delete_raced_by_swaps_never_reaches_outside(
         linked += len(placed)
         assert fingerprint(canary) == before, "a file outside the data folder changed"
     assert linked >= 30  # the link stood there in every round
+
+
+def test_a_link_gone_before_it_is_named_is_looked_at_again(
+    sessions: Sessions, code: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race CI met: the open finds a link where the session folder should be, and the
+    swapper has put the folder back before the store looks at what stood there. The store
+    looks again and deletes the folder, instead of naming "something it cannot look at"."""
+    folder = session_folder(data_dir, code)
+    aside = folder.with_name(folder.name + "-aside")
+    folder.rename(aside)
+    folder.symlink_to(aside)
+    real_open = os.open
+    swapped_back: list[None] = []
+
+    def open_then_swap_back(path, flags, *args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return real_open(path, flags, *args, **kwargs)
+        finally:
+            if path == code and flags & os.O_DIRECTORY and not swapped_back:
+                folder.unlink()
+                aside.rename(folder)
+                swapped_back.append(None)
+
+    monkeypatch.setattr(store_files.os, "open", open_then_swap_back)
+    sessions.delete(code)
+    assert swapped_back, "the link was never met"
+    assert not folder.exists() and not aside.exists()
 
 
 def test_the_orphan_cleaner_never_enters_a_linked_session_folder(

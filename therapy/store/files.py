@@ -38,6 +38,7 @@ TMP_SUFFIX = ".tmp"
 Tables = dict[str, dict[str, Any]]
 
 _CLOSE = os.O_CLOEXEC
+_LOOKS = 8  # a name that keeps changing under us is damage after this many looks
 _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOSE
 _FILE = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | _CLOSE
 _KINDS = {
@@ -117,17 +118,21 @@ class Folder:
 
     def folder(self, name: str) -> Folder | None:
         """A folder inside this one, never through a link; None if there is none."""
-        try:
-            return Folder(os.open(name, _FOLDER, dir_fd=self.fd), self.path / name)
-        except FileNotFoundError:
-            return None
-        except OSError as error:
-            if error.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise not_ours(self.path / name, self.kind(name), "a folder") from None
-            raise StoreError(
-                f"Cannot open the folder {shown(self.path / name, 200)} ({error.strerror}); "
-                "check the data folder's permissions."
-            ) from None
+        for _ in range(_LOOKS):
+            try:
+                return Folder(os.open(name, _FOLDER, dir_fd=self.fd), self.path / name)
+            except FileNotFoundError:
+                return None
+            except OSError as error:
+                if error.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise StoreError(
+                        f"Cannot open the folder {shown(self.path / name, 200)} "
+                        f"({error.strerror}); check the data folder's permissions."
+                    ) from None
+            found = self.lstat(name)  # what stood there may be gone already: look again
+            if found is not None and not stat.S_ISDIR(found.st_mode):
+                raise not_ours(self.path / name, kind_of(found.st_mode), "a folder")
+        raise not_ours(self.path / name, "something that kept changing", "a folder")
 
     def make_folder(self, name: str) -> bool:
         """Make a folder here; False if the name is taken. Its mode follows the umask, so a
