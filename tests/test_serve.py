@@ -6,6 +6,8 @@ Never skipped in CI (CI=true): .ci/run installs openssh-client and tmux.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import shutil
 import signal
@@ -24,6 +26,7 @@ from therapy.store import Store
 
 TITLE = "Q3 lead handoff"
 CARD = "Need battlecards"
+SIDE_PROMPT = "Your side (1 Sales, 2 Marketing)"
 NAME_PROMPT = "Your name (it stays with your SSH key"
 
 
@@ -171,19 +174,29 @@ def code(door: Door) -> str:
     return code
 
 
-def join_with_key(door: Door, pane: str, code: str, key: str, name: str) -> None:
-    """A key's first visit: its name asked before the app, then the side in the app."""
+def join_with_key(door: Door, pane: str, code: str, key: str, name: str, side: str = "1") -> None:
+    """A key's first visit: its name and side asked together before the app."""
     door.connect(pane, code, key)
+    answer(door, pane, name, side)
+
+
+def answer(door: Door, pane: str, name: str, side: str) -> None:
     door.wait_for(pane, NAME_PROMPT, "the name asked for the key")
     door.tmux.keys(pane, "-l", name)
     door.tmux.keys(pane, "Enter")
+    door.wait_for(pane, SIDE_PROMPT, "the side asked for the key")
+    door.tmux.keys(pane, "-l", side)
+    door.tmux.keys(pane, "Enter")
+
+
+def key_id(public: Path) -> str:
+    """What serve calls a key: the SHA-256 of its public blob, in hex."""
+    return hashlib.sha256(base64.b64decode(public.read_text().split()[1])).hexdigest()
 
 
 def test_a_key_is_the_person_across_visits_and_keeps_its_name(door: Door, code: str) -> None:
     sessions = door.sessions
-    join_with_key(door, "alex", code, "alex", "Alex")
-    door.wait_for("alex", "Your side", "the side asked in the app")
-    door.tmux.keys("alex", "Enter")  # Sales, the first
+    join_with_key(door, "alex", code, "alex", "Alex")  # Sales, the first
     door.wait_for("alex", "no complaints yet", "the vent board")
     alex = door.participant(code, "Alex")
     wait_until(lambda: alex in sessions.present(code), 10, lambda: "Alex is not present")
@@ -206,17 +219,15 @@ def test_a_key_is_the_person_across_visits_and_keeps_its_name(door: Door, code: 
     # the same key again: no question, straight to the board as the same participant
     door.connect("again", code, "alex")
     door.wait_for("again", CARD, "Alex's own card, on coming back")
+    assert SIDE_PROMPT not in door.tmux.screen("again", scrolled=True)
     assert NAME_PROMPT not in door.tmux.screen("again", scrolled=True)
     wait_until(lambda: alex in sessions.present(code), 10, lambda: "Alex is not back")
     assert [p.id for p in sessions.board(code).participants] == [alex]
 
     # another key cannot take the name, with Alex here or not
-    join_with_key(door, "blake", code, "blake", "alex")
-    door.wait_for("blake", "belongs to someone else's key", "the name refused")
-    door.tmux.keys("blake", "-l", "Blake")
-    door.tmux.keys("blake", "Enter")
-    door.wait_for("blake", "Your side", "the side asked in the app")
-    door.tmux.keys("blake", "Down", "Enter")  # Marketing
+    join_with_key(door, "blake", code, "blake", "alex", side="marketing")
+    door.wait_for("blake", "The name alex belongs to someone's SSH key", "the name refused")
+    answer(door, "blake", "Blake", "2")
     door.wait_for("blake", "1 hidden until the reveal", "Blake's board")
     blake = door.participant(code, "Blake")
     assert blake != alex
@@ -225,12 +236,16 @@ def test_a_key_is_the_person_across_visits_and_keeps_its_name(door: Door, code: 
         ("Blake", "Marketing"),
     }
 
+    # the session keeps the keys (as keyed hashes): serve keeps nothing of them beside it
+    assert [path.name for path in (door.data_dir / "serve").iterdir()] == ["ssh_host_ed25519_key"]
+    ids = [key_id(door.folder / f"{name}.pub").encode() for name in ("alex", "blake")]
+    for path in [path for path in door.data_dir.rglob("*") if path.is_file()]:
+        assert not any(raw in path.read_bytes() for raw in ids), f"a key's id is in {path}"
+
 
 def test_without_a_key_the_name_is_typed_in_the_app(door: Door, code: str) -> None:
     sessions = door.sessions
     join_with_key(door, "alex", code, "alex", "Alex")  # a key's name is not for the taking
-    door.wait_for("alex", "Your side", "the side asked in the app")
-    door.tmux.keys("alex", "Enter")
     door.wait_for("alex", "no complaints yet", "the vent board")
     door.tmux.keys("alex", "C-q")
     door.tmux.wait_ended("alex")
@@ -248,6 +263,27 @@ def test_without_a_key_the_name_is_typed_in_the_app(door: Door, code: str) -> No
     sam = next(p for p in sessions.board(code).participants if p.name == "Sam")
     assert not sam.keyed
     wait_until(lambda: sam.id in sessions.present(code), 10, lambda: "Sam is not present")
+
+
+def test_in_an_anonymous_session_a_key_is_asked_its_side_only(door: Door) -> None:
+    sessions = door.sessions
+    code = sessions.create(TITLE, ["Sales", "Marketing"], anonymous=True).code
+    sessions.set_phase(code, "vent")
+    door.connect("alex", code, "alex")
+    door.wait_for("alex", SIDE_PROMPT, "the side asked for the key")
+    door.tmux.keys("alex", "-l", "1")
+    door.tmux.keys("alex", "Enter")
+    door.wait_for("alex", "no complaints yet", "the vent board")
+    assert NAME_PROMPT not in door.tmux.screen("alex", scrolled=True)
+    (alex,) = sessions.board(code).participants
+    assert (alex.name, alex.side, alex.key is not None) == (None, "Sales", True)
+    door.tmux.keys("alex", "C-q")
+    assert door.tmux.wait_ended("alex") == 0
+
+    door.connect("again", code, "alex")
+    door.wait_for("again", "no complaints yet", "the vent board, on coming back")
+    assert SIDE_PROMPT not in door.tmux.screen("again", scrolled=True)
+    assert [p.id for p in sessions.board(code).participants] == [alex.id]
 
 
 def test_watch_and_facilitate_only_for_listed_keys(door: Door, code: str) -> None:
@@ -375,8 +411,6 @@ def test_ctrl_c_stops_the_server_and_tells_everyone(door: Door, code: str) -> No
     door.connect("wall", f"watch {code}", key=None)
     door.wait_for("wall", TITLE, "the projector view")
     join_with_key(door, "alex", code, "alex", "Alex")
-    door.wait_for("alex", "Your side", "the side asked in the app")
-    door.tmux.keys("alex", "Enter")
     door.wait_for("alex", "no complaints yet", "the vent board")
     door.sessions.add_complaint(code, "Sales", CARD, author="Alex")
 

@@ -109,7 +109,7 @@ class Session:
     icebreaker: int = 0
     discussing: int | None = None  # remedy: the lead complaint of the item on the table
     next_ids: dict[str, int] = field(default_factory=dict)  # per table: ids are never reused
-    seat_key: str | None = None  # anonymous sessions: the key of the participants' seats
+    seat_key: str | None = None  # the secret behind participants' seats and SSH keys (hex)
     pair_name: str = ""  # the pair as named with --pair; "" means the pair is the sides
     demo: str = ""  # a copy of the demo: the copy it belongs to, whose history is its own
     top: int = 3  # how many top-voted items go on to remedy
@@ -160,6 +160,7 @@ class Participant:
     seat: str | None = None  # anonymous sessions: a keyed hash of the bound name, never the name
     spent: int = 0  # anonymous sessions: votes spent (the votes themselves name nobody)
     keyed: bool = False  # the name is bound to this person's SSH key: it keeps priority
+    key: str | None = None  # therapy serve: an HMAC of their SSH key's id, never the id
 
 
 @dataclass

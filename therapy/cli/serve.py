@@ -21,10 +21,10 @@ from therapy.cli.app import (
     run_app,
     run_participant,
 )
-from therapy.model import OBSERVER, TherapyError
-from therapy.text import name_key
+from therapy.model import OBSERVER, Actor, Participant, Role, Session, TherapyError
+from therapy.service import Sessions
 
-NAME_TRIES = 3  # names a key may try before the connection ends
+JOIN_TRIES = 3  # a key's tries at a side and a name before the connection ends
 
 
 @cli.command()
@@ -76,7 +76,7 @@ def serve(config: Config, address: str, pair: str | None, facilitators: Path | N
 def door(config: Config, role: str, pair: str | None) -> None:
     """One connection to therapy serve, on its pty: the code (SSH_ORIGINAL_COMMAND, or asked;
     three tries, slowed, as therapy ssh), then the app. THERAPY_SERVE_KEY: the id of the key
-    the client proved, which keeps the name it chooses in the session."""
+    the client proved, which is the person: the session keeps it (hashed) when they join."""
     # serve started it as the leader of a new session on the pty: the pty becomes its
     # terminal (resizes, hang-ups); run by hand, the terminal is the shell's already
     with suppress(OSError):
@@ -92,55 +92,48 @@ def door(config: Config, role: str, pair: str | None) -> None:
         run_app(config, code, viewer=OBSERVER, restricted=True, one_session=True)
         return
     key = os.environ.get("THERAPY_SERVE_KEY") or None
-    name = side = None
-    if key is not None:
-        name = key_name(config, code, key)
-        side = next(
-            (
-                p.side
-                for p in sessions.board(code).participants
-                if name_key(p.name or "") == name_key(name)
-            ),
-            None,
-        )
-    run_participant(config, code, name, side, restricted=True, one_session=True)
+    if key is None:  # the side and the name are asked in the app
+        run_participant(config, code, None, None, restricted=True, one_session=True)
+        return
+    participant = sessions.participant_for_key(code, key) or join_with_key(sessions, code, key)
+    viewer = Actor(Role.PARTICIPANT, participant.id)
+    run_app(config, code, viewer, restricted=True, one_session=True)
 
 
-def key_name(config: Config, code: str, key: str) -> str:
-    """The name this key chose in the session, asked (and kept for it) the first time."""
-    from therapy.serve.names import KeyNames
-    from therapy.service.validate import name_text
-
-    names = KeyNames(config.data_dir)
-    known = names.name(code, key)
-    if known is not None:
-        return known
-    sessions = config.sessions
-    for attempt in range(1, NAME_TRIES + 1):
-        click.echo("Your name (it stays with your SSH key in this session): ", nl=False, err=True)
-        line = sys.stdin.buffer.readline(400)  # bytes: a stray byte is replaced, not a crash
-        if not line:
-            raise click.Abort()
+def join_with_key(sessions: Sessions, code: str, key: str) -> Participant:
+    """A key's first visit: its name (none in an anonymous session) and its side, asked
+    together on the terminal, then joined; the service says which name a key may take."""
+    session = sessions.session(code)
+    sides = ", ".join(f"{number} {side}" for number, side in enumerate(session.sides, 1))
+    if session.anonymous:
+        click.echo("This session is anonymous: no names are shown or stored.", err=True)
+    for attempt in range(1, JOIN_TRIES + 1):
         try:
-            name = name_text(line.decode(errors="replace"))
-            if name is None:
-                raise TherapyError("Type a name, like Alex.")
-            here = sessions.present(code)
-            for participant in sessions.board(code).participants:
-                if name_key(participant.name or "") != name_key(name):
-                    continue
-                if participant.keyed:
-                    raise TherapyError(f"The name {name} belongs to someone else's key here.")
-                if participant.id in here:
-                    raise TherapyError(f"Someone called {name} is connected now.")
-            bound = names.claim(code, key, name)
-            if bound is None:
-                raise TherapyError(f"The name {name} belongs to someone else's key here.")
-            return bound
+            name = None
+            if not session.anonymous:
+                name = _ask("Your name (it stays with your SSH key in this session): ", 400)
+                if not name.strip():
+                    raise TherapyError("Type a name, like Alex.")
+            side = _side(sessions, session, _ask(f"Your side ({sides}): ", 200))
+            return sessions.join(code, side, name, key=key)
         except TherapyError as refusal:
-            if attempt == NAME_TRIES:
-                raise TherapyError(
-                    f"{str(refusal).rstrip('.')}; choose another next time."
-                ) from None
-            click.echo(f"{refusal} Choose another.", err=True)
+            if attempt == JOIN_TRIES:
+                raise
+            click.echo(str(refusal), err=True)
     raise AssertionError("unreachable")
+
+
+def _ask(question: str, most: int) -> str:
+    click.echo(question, nl=False, err=True)
+    line = sys.stdin.buffer.readline(most)  # bytes: a stray byte is replaced, not a crash
+    if not line:
+        raise click.Abort()
+    return line.decode(errors="replace")
+
+
+def _side(sessions: Sessions, session: Session, typed: str) -> str:
+    """A side by its number in the question, or by its name in any case."""
+    number = typed.strip()
+    if number.isdecimal() and number.isascii() and 1 <= int(number) <= len(session.sides):
+        return session.sides[int(number) - 1]
+    return sessions.side_name(session, typed)

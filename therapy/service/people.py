@@ -21,6 +21,61 @@ class NoSeat(TherapyError):
     """A person is connected from as many windows as they may be."""
 
 
+def key_id(key: str) -> str:
+    """An SSH key's id as therapy serve passes it (the SHA-256 of its public blob, in
+    hex), checked."""
+    if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+        raise TherapyError("A key's id is 64 hex digits.")
+    return key
+
+
+def _secret(snapshot: Snapshot) -> bytes:
+    """The session's own secret behind seats and keys, made on first need."""
+    session = snapshot.session
+    if session.seat_key is None:
+        session.seat_key = os.urandom(16).hex()
+    return bytes.fromhex(session.seat_key)
+
+
+def _seat_of(secret: bytes, name: str) -> str:
+    """What an anonymous session keeps of a bound name."""
+    return hmac.new(secret, name_key(name).encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def _key_of(secret: bytes, key: str) -> str:
+    """What a session keeps of an SSH key: an HMAC of its id (apart from any seat's)."""
+    return hmac.new(secret, f"ssh key\0{key}".encode(), hashlib.sha256).hexdigest()
+
+
+def _known(
+    snapshot: Snapshot, held: str | None, seat: str | None, name: str | None
+) -> Participant | None:
+    """The participant a joiner may be: theirs by key first, else by seat or by name."""
+    people = snapshot.participants.values()
+    if held is not None:
+        mine = next((p for p in people if p.key == held), None)
+        if mine is not None:
+            return mine
+    if seat is not None:
+        return next((p for p in people if p.seat == seat), None)
+    if name is not None:
+        return next((p for p in people if name_key(p.name or "") == name_key(name)), None)
+    return None
+
+
+def _check_rejoin(participant: Participant, name: str | None, bound: bool, here: set[int]) -> None:
+    """Why a joiner found by name or seat (not by their key) may not be that participant."""
+    if participant.key is not None or (participant.keyed and not bound):
+        raise TherapyError(
+            f"The name {name} belongs to someone's SSH key in this session; "
+            "join under another name."
+        )
+    if not bound and participant.id in here:
+        raise TherapyError(
+            f"Someone called {name} is connected to this session now; join under another name."
+        )
+
+
 class PeopleRules(ServiceBase):
     def join(
         self,
@@ -29,66 +84,71 @@ class PeopleRules(ServiceBase):
         name: str | None = None,
         bound: bool = False,
         keyed: bool = False,
+        key: str | None = None,
     ) -> Participant:
-        """Join a session. `bound`: the name was fixed by whoever set up this person's
-        access (an SSH key's --name, the shell's --name), so joining again under it is
-        the same person coming back, with their cards and votes. `keyed`: bound by an SSH
-        key, which keeps the name for its owner. A name typed into the join screen is the
-        same person coming back too, unless that person is connected now or their name is
-        keyed. In an
-        anonymous session only a keyed hash of a bound name is kept (a seat), to recognise
-        the same person coming back: no card or vote points to a seat, and a typed name is
-        never recognised (nothing stored could say whose it was)."""
+        """Join a session, or come back to it. Who is the same person coming back:
+
+        - `key`, the id of the SSH key a client proved to therapy serve: the key is the
+          person. A key seen before is that participant, whatever name is typed; the first
+          time, the name it takes is bound to it. The session keeps only an HMAC of the id.
+        - `bound`: the name was fixed by whoever set up this person's access (the OpenSSH
+          route's --name, with `keyed`; the shell's --name), so it is the same person.
+        - a name typed into the join screen is the same person too, unless they are
+          connected now.
+
+        A name bound to a key (either route) is refused to anyone else, in one sentence,
+        except that the OpenSSH route's name is its `bound` owner's. In an anonymous session
+        no name is kept: a bound name leaves a keyed hash of itself (a seat), a key its
+        keyed hash; no card or vote points to either, and a typed name is never recognised
+        (nothing stored could say whose it was)."""
         code = normalise_code(code)
+        key = None if key is None else key_id(key)
+        if key is not None:
+            bound, keyed = False, True  # the key itself is the person, not a name
         here = self.present(code)
         with self.store.transaction(code) as snapshot:
             session = snapshot.session
             side = self._side(session, side)
             name = name_text(name)
+            held = None if key is None else _key_of(_secret(snapshot), key)
             seat = None
             if session.anonymous:
-                seat = self._seat(snapshot, name) if bound and name else None
+                seat = _seat_of(_secret(snapshot), name) if bound and name else None
                 name = None
-            for participant in snapshot.participants.values():
-                if seat is not None:
-                    same = participant.seat == seat
-                else:
-                    same = name is not None and name_key(participant.name or "") == name_key(name)
-                if not same:
-                    continue
-                if not bound and participant.keyed:
-                    raise TherapyError(
-                        f"The name {name} belongs to someone's SSH key in this session; "
-                        "join under another name."
-                    )
-                if not bound and participant.id in here:
-                    raise TherapyError(
-                        f"Someone called {name} is connected to this session now; "
-                        "join under another name."
-                    )
-                if participant.side != side:
-                    raise TherapyError(
-                        f"{name or 'You'} joined this session for {participant.side} already; "
-                        f"join as {participant.side}."
-                    )
-                if keyed and not participant.keyed:
-                    participant.keyed = True
-                    self._touch(snapshot)
+            participant = _known(snapshot, held, seat, name)
+            if participant is None:
+                at = "" if session.anonymous else self.now()  # a join time could match a card's
+                check_room(snapshot, "participants")
+                participant = Participant(
+                    0, side, name, joined=at, seen=at, seat=seat, keyed=keyed, key=held
+                )
+                snapshot.add("participants", participant)
+                self._touch(snapshot)
                 return participant
-            at = "" if session.anonymous else self.now()  # a join time could match a card's
-            check_room(snapshot, "participants")
-            participant = Participant(0, side, name, joined=at, seen=at, seat=seat, keyed=keyed)
-            snapshot.add("participants", participant)
-            self._touch(snapshot)
+            if held is None or participant.key != held:
+                _check_rejoin(participant, name, bound, here)
+            if participant.side != side:
+                raise TherapyError(
+                    f"{name or 'You'} joined this session for {participant.side} already; "
+                    f"join as {participant.side}."
+                )
+            if held is not None and participant.key != held:
+                participant.keyed, participant.key = True, held  # the key takes the name
+                self._touch(snapshot)
+            elif keyed and not participant.keyed:
+                participant.keyed = True
+                self._touch(snapshot)
             return participant
 
-    @staticmethod
-    def _seat(snapshot: Snapshot, name: str) -> str:
-        session = snapshot.session
-        if session.seat_key is None:
-            session.seat_key = os.urandom(16).hex()
-        key = bytes.fromhex(session.seat_key)
-        return hmac.new(key, name_key(name).encode(), hashlib.sha256).hexdigest()[:24]
+    def participant_for_key(self, code: str, key: str) -> Participant | None:
+        """The participant an SSH key (its id) is in this session, if it joined before."""
+        key = key_id(key)
+        snapshot = self.store.read(normalise_code(code))
+        secret = snapshot.session.seat_key
+        if secret is None:
+            return None  # nobody's key was kept here yet
+        held = _key_of(bytes.fromhex(secret), key)
+        return next((p for p in snapshot.participants.values() if p.key == held), None)
 
     def attend(self, code: str, participant_id: int) -> Attendance:
         """Mark a participant as here for as long as the returned handle stays open (and the

@@ -23,6 +23,9 @@ from therapy.store.files import StoreError, Tables, damaged
 from therapy.text import is_clean, shown
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# the session's secret, and what is kept of a participant's SSH key: an HMAC-SHA256 under it
+_SECRET = re.compile("[0-9a-f]{32}")
+_KEY_HASH = re.compile("[0-9a-f]{64}")
 
 
 # How long each text a person typed may be once stored; any other text has STORED_TEXT_CHARS.
@@ -185,9 +188,13 @@ def _check(snapshot: Snapshot) -> None:
     for stamp in (session.created, session.updated, session.phase_started):
         if stamp:
             parse_instant(stamp)  # a ValueError names the bad time
+    if session.seat_key is not None and not _SECRET.fullmatch(session.seat_key):
+        raise ValueError("its seat key is not 32 hex digits")
     for participant in snapshot.participants.values():
         if not 0 <= participant.spent <= session.vote_budget:
             raise ValueError(f"participant {participant.id} has spent {participant.spent} votes")
+        if participant.key is not None and not _KEY_HASH.fullmatch(participant.key):
+            raise ValueError(f"participant {participant.id} has a key that is not 64 hex digits")
     for name in ("participants", "complaints", "wins"):
         for row in getattr(snapshot, name).values():
             if row.side not in sides:
