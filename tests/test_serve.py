@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -497,3 +498,100 @@ def test_connections_are_capped_in_all_and_per_address(tmp_path: Path) -> None:
     while sum(server.addresses.values()) < SERVE_CONNECTIONS:
         assert server.admit(next(others)) is None
     assert "connections already" in (server.admit(next(others)) or "")
+
+
+# -- what the door refuses, tried with the real OpenSSH tools ------------------------------
+
+
+def test_scp_with_the_old_protocol_is_refused(door: Door, tmp_path: Path) -> None:
+    sent = tmp_path / "payload.txt"
+    sent.write_text("not for the server\n")
+    result = subprocess.run(
+        [
+            *("scp", "-O", "-F", "/dev/null", "-P", str(door.port)),
+            *("-i", str(door.folder / "alex"), "-o", "IdentitiesOnly=yes"),
+            *("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"),
+            *("-o", "LogLevel=ERROR", "-o", "IdentityAgent=none"),
+            str(sent),
+            "127.0.0.1:/tmp/therapy-scp-landed.txt",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode != 0
+    assert "This door opens retro sessions and nothing else" in result.stderr, result.stderr
+    assert not Path("/tmp/therapy-scp-landed.txt").exists()
+    assert not list(door.data_dir.rglob("payload*"))
+
+
+def test_a_port_on_the_servers_side_is_refused(door: Door, code: str) -> None:
+    """-R: the server is asked to listen and forward back; it refuses, and OpenSSH, told to
+    give up on a refused forward, ends at once."""
+    result = subprocess.run(
+        [
+            *door.client(None, "alex", tty=False),
+            *("-N", "-o", "ExitOnForwardFailure=yes", "-R", "127.0.0.1:0:127.0.0.1:9"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 255
+    assert "remote port forwarding failed" in result.stderr.lower(), result.stderr
+
+
+def test_a_socks_proxy_through_the_door_reaches_nothing(door: Door) -> None:
+    """-D: OpenSSH opens a SOCKS proxy on the client's side; each connection through it asks
+    the server for a channel to the target, which the door refuses."""
+    local = free_port()
+    door.tmux.start(
+        "socks",
+        [*door.client(None, "alex", tty=False), "-N", "-D", f"127.0.0.1:{local}"],
+    )
+
+    def refused() -> bool:
+        # SOCKS5, no authentication, CONNECT to the door's own port (which would answer
+        # with its SSH banner if the channel were opened)
+        with suppress(OSError), socket.create_connection(("127.0.0.1", local), 2) as probe:
+            probe.settimeout(10)
+            probe.sendall(b"\x05\x01\x00")
+            assert probe.recv(2) == b"\x05\x00"
+            probe.sendall(b"\x05\x01\x00\x01" + socket.inet_aton("127.0.0.1"))
+            probe.sendall(struct.pack(">H", door.port))
+            reply = probe.recv(64)
+            assert not reply.startswith(b"\x05\x00"), "the SOCKS proxy reached the target"
+            return True
+        return False
+
+    wait_until(refused, 20, lambda: door.tmux.screen("socks"))
+
+
+def test_no_agent_and_no_display_reach_the_app(door: Door, code: str, tmp_path: Path) -> None:
+    """-A and -X: the door says no to the X11 display (OpenSSH reports the refusal), and the
+    app's process gets neither the client's agent nor a display."""
+    agent = subprocess.run(
+        ["ssh-agent", "-s", "-a", str(tmp_path / "agent.sock")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    agent_pid = int(agent.stdout.split("SSH_AGENT_PID=")[1].split(";")[0])
+    try:
+        client = door.client(code, "alex")
+        client = ["LogLevel=INFO" if arg == "LogLevel=ERROR" else arg for arg in client]
+        env = ["env", f"SSH_AUTH_SOCK={tmp_path / 'agent.sock'}", "DISPLAY=127.0.0.1:99"]
+        door.tmux.start("alex", [*env, client[0], "-A", "-X", *client[1:]])
+        door.wait_said("alex", "X11 forwarding request failed", "the display refused")
+        door.wait_for("alex", NAME_PROMPT, "the name asked for the key")
+        apps = apps_of(door.data_dir)
+        assert apps, "no app process"
+        for pid in apps:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            names = {item.split(b"=", 1)[0] for item in environ}
+            assert not names & {b"SSH_AUTH_SOCK", b"DISPLAY", b"XAUTHORITY"}, names
+    finally:
+        with suppress(ProcessLookupError):
+            os.kill(agent_pid, 15)

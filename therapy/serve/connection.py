@@ -205,12 +205,12 @@ class Channel(asyncssh.SSHServerSession[bytes]):
     async def run(self) -> None:
         chan = self.chan
         assert chan is not None
-        if self.term is None:
-            self.refuse(f"therapy needs a terminal: connect with {self.door.line('-t CODE')}.")
-            return
-        chosen = self.role()
+        chosen = self.role()  # first: a command we do not serve (scp -t) is not told to use -t
         if isinstance(chosen, str):
             self.refuse(chosen)
+            return
+        if self.term is None:
+            self.refuse(f"therapy needs a terminal: connect with {self.door.line('-t CODE')}.")
             return
         role, code = chosen
         app = AppProcess(chan, self.visitor.touch)
