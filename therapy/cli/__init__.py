@@ -190,7 +190,16 @@ def main() -> None:
 
 
 # The commands register themselves on `cli` when their modules are imported.
-from therapy.cli import app, followup, history, serve, session, shell, wiki  # noqa: E402, F401
+from therapy.cli import (  # noqa: E402, F401
+    app,
+    followup,
+    history,
+    invite,
+    serve,
+    session,
+    shell,
+    wiki,
+)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -30,6 +30,9 @@ def palette(app: TherapyApp, inherited: Iterable[SystemCommand]) -> Iterator[Sys
             continue  # it writes a file: not from a locked-down account
         yield command
     yield from session_commands(app)
+    code = getattr(app.screen, "selected_code", None)  # the list of sessions' highlighted one
+    if app.live is None and app.viewer.is_facilitator and code is not None:
+        yield invite_command(app, code)
 
 
 def session_commands(app: TherapyApp) -> Iterator[SystemCommand]:
@@ -67,11 +70,27 @@ def session_commands(app: TherapyApp) -> Iterator[SystemCommand]:
         yield SystemCommand(
             "Copy plan", "Copy the action plan to the clipboard (OSC 52)", lambda: copy_plan(app)
         )
+        yield invite_command(app, code)
         yield SystemCommand("Sessions", "Back to the list of sessions", lambda: close_session(app))
     else:
         yield SystemCommand(
             "Copy plan", "Copy the action plan to the clipboard", lambda: copy_plan(app)
         )
+
+
+def invite_command(app: TherapyApp, code: str) -> SystemCommand:
+    return SystemCommand(
+        "Invite people",
+        "The lines that let people join, to paste into a chat (copied to the clipboard)",
+        lambda: show_invitation(app, code),
+    )
+
+
+def show_invitation(app: TherapyApp, code: str) -> None:
+    from therapy.tui.dialogs.invitation import InvitationDialog
+
+    if not isinstance(app.screen, InvitationDialog):
+        app.push_screen(InvitationDialog(app.sessions, code))
 
 
 def act(

@@ -14,6 +14,7 @@ from therapy.clock import parse_instant
 from therapy.model import ActionItem, ActionStatus, Participant, Phase
 from therapy.service import SessionView
 from therapy.service.permissions import Action
+from therapy.tui.dialogs.invitation import InvitationDialog
 from therapy.tui.widgets.actions import overdue_mark
 from therapy.tui.widgets.cards import CardList, card, inert
 from therapy.tui.widgets.complaints import ComplaintsScreen
@@ -63,10 +64,12 @@ class CheckInScreen(ComplaintsScreen):
         "Complaints can already be logged, as at vent: a adds one (a participant's for their "
         "own side, the facilitator's for the column picked with left and right), e or enter "
         "edits and d deletes one's own; or from the shell (therapy add, therapy import) "
-        "before the meeting."
+        "before the meeting. s shows the facilitator the lines that let people join, to "
+        "paste into a chat, and copies them (therapy invite in the shell)."
     )
     BINDINGS = [
         Binding("i", "icebreaker", "Icebreaker"),
+        Binding("s", "invite", "Invite"),
         Binding("D", "review('done')", "Done"),
         Binding("c", "review('carried')", "Carried"),
         Binding("x", "review('dropped')", "Drop"),
@@ -75,6 +78,7 @@ class CheckInScreen(ComplaintsScreen):
         "icebreaker": Action.ICEBREAKER,
         "review": Action.REVIEW,
     }
+    FACILITATOR_ONLY = frozenset({"invite"})
 
     reviewing: bool | None = None  # whether the review keys show for the highlighted item
 
@@ -164,6 +168,9 @@ class CheckInScreen(ComplaintsScreen):
                 )
             )
         self.query_one("#earlier", CardList).show(cards)
+
+    def action_invite(self) -> None:
+        self.app.push_screen(InvitationDialog(self.therapy.sessions, self.view.code))
 
     def action_icebreaker(self) -> None:
         viewer = self.therapy.viewer

@@ -15,6 +15,7 @@ from textual.widgets import Button, Checkbox, DataTable, Header, Label, Static
 from therapy.model import TherapyError
 from therapy.service import SessionSummary
 from therapy.text import clean_line
+from therapy.tui.dialogs.invitation import InvitationDialog
 from therapy.tui.widgets.cards import inert
 from therapy.tui.widgets.confirm import Confirm
 from therapy.tui.widgets.footer import KeyFooter
@@ -31,13 +32,16 @@ class HomeScreen(Screen[None]):
     HELP = (
         "Every session in the data folder, newest first. Open one to facilitate it, or start "
         "a new one: participants join it with its code. h shows the highlighted session's "
-        "pair: its score, causes and follow-through from one session to the next."
+        "pair: its score, causes and follow-through from one session to the next. s shows "
+        "the lines that let people join the highlighted session, to paste into a chat, and "
+        "copies them (therapy invite in the shell)."
     )
     BINDINGS = [
         Binding("enter", "open", "Open", show=True),
         Binding("n", "new", "New session"),
         Binding("d,delete", "delete", "Delete"),
         Binding("h", "history", "Pair history"),
+        Binding("s", "invite", "Invite"),
     ]
 
     @property
@@ -108,6 +112,11 @@ class HomeScreen(Screen[None]):
 
     def action_history(self) -> None:
         self.therapy.open_history(self.selected_code)  # the app opens it: no screen imports another
+
+    def action_invite(self) -> None:
+        code = self.selected_code
+        if code is not None:
+            self.app.push_screen(InvitationDialog(self.therapy.sessions, code))
 
     def action_new(self) -> None:
         def created(code: str | None) -> None:

@@ -1,0 +1,1 @@
+"""Modal dialogs that a screen or the palette opens over what is on screen."""
