@@ -71,13 +71,23 @@ class Door:
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
 
-    def start(self) -> None:
+    def start(self, idle: int | None = None, login: int | None = None) -> None:
+        """Start serve; `idle`, `login`: the time limits in seconds, shortened for a test by
+        setting them in the modules that read them before the command runs."""
+        program = ["-m", "therapy.cli"]
+        if idle is not None or login is not None:
+            program = [
+                "-c",
+                "import therapy.serve.connection as c, therapy.serve.server as s; "
+                f"c.SERVE_IDLE_SECONDS = {idle or 3600}; s.SERVE_LOGIN_SECONDS = {login or 30}; "
+                "from therapy.cli import main; main()",
+            ]
         for _attempt in range(5):
             self.port = free_port()
             with self.log.open("wb") as log:
                 self.process = subprocess.Popen(
                     [
-                        *(sys.executable, "-m", "therapy.cli", "--data-dir", str(self.data_dir)),
+                        *(sys.executable, *program, "--data-dir", str(self.data_dir)),
                         *("serve", "--ssh", f"127.0.0.1:{self.port}"),
                         *("--facilitators", str(self.folder / "facilitators")),
                     ],
@@ -238,7 +248,8 @@ def test_a_key_is_the_person_across_visits_and_keeps_its_name(door: Door, code: 
     }
 
     # the session keeps the keys (as keyed hashes): serve keeps nothing of them beside it
-    assert [path.name for path in (door.data_dir / "serve").iterdir()] == ["ssh_host_ed25519_key"]
+    kept = sorted(path.name for path in (door.data_dir / "serve").iterdir())
+    assert kept == ["doors.json", "ssh_host_ed25519_key"]  # the doors of the running server
     ids = [key_id(door.folder / f"{name}.pub").encode() for name in ("alex", "blake")]
     for path in [path for path in door.data_dir.rglob("*") if path.is_file()]:
         assert not any(raw in path.read_bytes() for raw in ids), f"a key's id is in {path}"
@@ -488,7 +499,7 @@ def test_connections_are_capped_in_all_and_per_address(tmp_path: Path) -> None:
     from therapy.serve.server import Door as Served
     from therapy.serve.server import Server
 
-    server = Server(Served(tmp_path, None, None, frozenset(), "127.0.0.1", 2222))
+    server = Server(Served(tmp_path, None, None, frozenset(), "127.0.0.1", 2222, "127.0.0.1"))
     for _ in range(SERVE_CONNECTIONS_PER_ADDRESS):
         assert server.admit("10.0.0.1") is None
     assert "Your address holds" in (server.admit("10.0.0.1") or "")
@@ -595,3 +606,70 @@ def test_no_agent_and_no_display_reach_the_app(door: Door, code: str, tmp_path: 
     finally:
         with suppress(ProcessLookupError):
             os.kill(agent_pid, 15)
+
+
+def test_an_idle_connection_ends(tmp_path: Path) -> None:
+    """Nobody types and nothing is drawn (a name prompt left alone): the connection ends, with
+    a sentence, and its app process with it."""
+    require_client()
+    with tmux_server(tmp_path) as tmux:
+        door = Door(tmp_path, tmux)
+        door.start(idle=2)
+        try:
+            code = door.sessions.create(TITLE, ["Sales", "Marketing"]).code
+            door.connect("alex", code, "alex")
+            door.wait_for("alex", NAME_PROMPT, "the name asked for the key")
+            door.wait_said("alex", "Nothing happened for", "the idle connection ended")
+            assert door.tmux.wait_ended("alex") != 0
+            wait_until(lambda: not apps_of(door.data_dir), 10, lambda: "app processes left")
+        finally:
+            tmux.kill()
+            door.stop()
+
+
+def test_a_login_never_finished_is_cut_off(tmp_path: Path) -> None:
+    """A client that connects and never finishes the SSH handshake holds no place for long."""
+    require_client()
+    with tmux_server(tmp_path) as tmux:
+        door = Door(tmp_path, tmux)
+        door.start(login=2)
+        try:
+            with socket.create_connection(("127.0.0.1", door.port), 5) as silent:
+                silent.settimeout(30)
+                assert silent.recv(64).startswith(b"SSH-2.0-")  # the banner, then silence
+                received = b""
+                with suppress(ConnectionResetError):
+                    while chunk := silent.recv(4096):
+                        received += chunk
+            # the server hung up, well before the socket's own 30 s (which would raise)
+        finally:
+            tmux.kill()
+            door.stop()
+
+
+def test_invite_prints_the_line_of_the_running_server(door: Door, code: str) -> None:
+    """therapy invite reads the doors serve recorded: the ssh line with this session's code
+    and serve's port, and the host key's fingerprint as serve printed it; once serve
+    stopped, it says no server runs."""
+
+    def invite() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "therapy.cli", "--data-dir", str(door.data_dir), "invite", code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    running = invite()
+    assert running.returncode == 0, running.stderr
+    assert f"  ssh -p {door.port} 127.0.0.1 {code}\n" in running.stdout
+    fingerprint = door.said().split("Host key fingerprint: ")[1].split()[0]
+    assert fingerprint in running.stdout
+    assert f"ssh -p {door.port} 127.0.0.1 {code}" in door.said().replace("CODE", code)
+
+    door.tmux.kill()
+    assert door.stop() == 0
+    stopped = invite()
+    assert stopped.returncode == 1
+    assert "ssh -p" not in stopped.stdout and f"join {code}" in stopped.stdout
+    assert "serve" in stopped.stderr, stopped.stderr

@@ -35,6 +35,11 @@ JOIN_TRIES = 3  # a key's tries at a side and a name before the connection ends
     show_default=True,
     help="Where the SSH door listens (HOST:PORT).",
 )
+@click.option(
+    "--host-name",
+    help="The name people reach this host by, for the lines to give them "
+    "(default: the --ssh address, or this host's name when it listens everywhere).",
+)
 @click.option("--pair", help="Serve only this pair's sessions (its name, or its sides).")
 @click.option(
     "--facilitators",
@@ -42,7 +47,13 @@ JOIN_TRIES = 3  # a key's tries at a side and a name before the connection ends
     help="Keys that may facilitate remotely (authorized_keys format).",
 )
 @pass_config
-def serve(config: Config, address: str, pair: str | None, facilitators: Path | None) -> None:
+def serve(
+    config: Config,
+    address: str,
+    host_name: str | None,
+    pair: str | None,
+    facilitators: Path | None,
+) -> None:
     """An SSH server of its own in the foreground: people join with `ssh -p PORT HOST CODE`,
     no account needed; Ctrl+C stops it."""
     host, _, port = address.rpartition(":")
@@ -50,7 +61,13 @@ def serve(config: Config, address: str, pair: str | None, facilitators: Path | N
         fail(f"--ssh takes HOST:PORT, like 0.0.0.0:2222, not {address!r}.")
     if pair is not None and not pair.strip():
         fail("--pair needs the pair's name, like --pair 'EMEA Sales x Marketing'.")
+    from therapy.serve.doors import reachable_host
     from therapy.serve.server import Door, read_facilitators
+    from therapy.service.invitation import HOST_NAME
+
+    name = host_name if host_name is not None else reachable_host(host.strip("[]"))
+    if not HOST_NAME.fullmatch(name):
+        fail(f"--host-name takes a host's name or address, like retro.example.com, not {name!r}.")
     from therapy.serve.server import serve as run_server
 
     door = Door(
@@ -60,6 +77,7 @@ def serve(config: Config, address: str, pair: str | None, facilitators: Path | N
         facilitators=frozenset() if facilitators is None else read_facilitators(facilitators),
         host=host.strip("[]"),
         port=int(port),
+        name=name,
     )
     run_server(door, lambda line: click.echo(line, err=True))
 

@@ -43,6 +43,7 @@ class Visitor(asyncssh.SSHServer):
         self.sessions = 0
         self.last = time.monotonic()
         self.timer: asyncio.TimerHandle | None = None
+        self.channel: Channel | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
@@ -73,7 +74,9 @@ class Visitor(asyncssh.SSHServer):
     def _arm(self) -> None:
         left = self.last + SERVE_IDLE_SECONDS - time.monotonic()
         if left <= 0:
-            self.close(f"Nothing happened for {SERVE_IDLE_SECONDS // 60} minutes; connect again.")
+            said = f"Nothing happened for {_duration(SERVE_IDLE_SECONDS)}; connect again."
+            if self.channel is None or not self.channel.end(said):
+                self.close(said)
             return
         self.timer = asyncio.get_running_loop().call_later(left + 0.5, self._arm)
 
@@ -103,7 +106,8 @@ class Visitor(asyncssh.SSHServer):
         if self.sessions:
             return False  # one session a connection: the caps count connections
         self.sessions += 1
-        return Channel(self)
+        self.channel = Channel(self)
+        return self.channel
 
     def connection_requested(
         self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
@@ -126,6 +130,7 @@ class Channel(asyncssh.SSHServerSession[bytes]):
         self.size = (80, 24)
         self.command = ""
         self.app: AppProcess | None = None
+        self.ending = "therapy serve stopped; what you saved is kept."
 
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
         self.chan = chan
@@ -228,10 +233,19 @@ class Channel(asyncssh.SSHServerSession[bytes]):
         finally:
             self.visitor.server.apps.discard(app)
         if app.killed and not chan.is_closing():
-            chan.write(RESET + b"\r\ntherapy serve stopped; what you saved is kept.\r\n")
+            chan.write(RESET + f"\r\n{self.ending}\r\n".encode())
         if not chan.is_closing():
             chan.exit(status)
         await chan.wait_closed()  # its last bytes sent: stop() may close the connection now
+
+    def end(self, said: str) -> bool:
+        """End the app, then the connection, and say why on the person's screen (an SSH
+        disconnect's reason is not shown by every client). False if there is no app."""
+        if self.app is None or self.chan is None or self.chan.is_closing():
+            return False
+        self.ending = said
+        self.app.hang_up()
+        return True
 
     def argv(self, role: str) -> list[str]:
         door = self.door
@@ -260,3 +274,12 @@ class Channel(asyncssh.SSHServerSession[bytes]):
         if self.visitor.key is not None:
             env["THERAPY_SERVE_KEY"] = key_id(self.visitor.key)
         return env
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} minutes"
+    return f"{seconds} seconds"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -30,7 +29,9 @@ from therapy.limits import (
     SERVE_LOGIN_SECONDS,
 )
 from therapy.model import TherapyError
+from therapy.serve import doors
 from therapy.serve.connection import Visitor
+from therapy.serve.doors import DoorsRecord
 from therapy.serve.keys import host_key, key_id, read_facilitators
 from therapy.serve.process import AppProcess
 
@@ -47,10 +48,11 @@ class Door:
     facilitators: frozenset[str]  # key ids (key_id) that may facilitate
     host: str
     port: int
+    name: str  # the host as people type it, in the lines to give them
 
     def line(self, what: str = "CODE") -> str:
-        host = socket.gethostname() if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"ssh -p {self.port} {host} {what}"
+        port = "" if self.port == 22 else f"-p {self.port} "
+        return f"ssh {port}{self.name} {what}"
 
 
 class Server:
@@ -123,10 +125,15 @@ async def _serve(door: Door, key: asyncssh.SSHKey, say: Callable[[str], None]) -
         raise TherapyError(
             f"therapy serve cannot listen on {door.host}:{door.port} ({error.strerror})."
         ) from None
+    fingerprint = key.get_fingerprint("sha256")
+    try:
+        doors.record(door.data_dir, DoorsRecord(door.name, door.port, fingerprint, None))
+    except TherapyError as error:  # the lines are printed below anyway
+        say(f"therapy invite will not know this server: {error}")
     say(f"therapy serve: SSH on {door.host}:{door.port}, serving {door.data_dir}")
-    say(f"Host key fingerprint: {key.get_fingerprint('sha256')}")
+    say(f"Host key fingerprint: {fingerprint}")
     say(f"Give people this line: {door.line()}   (projector: {door.line('watch CODE')})")
-    say("Ctrl+C stops it.")
+    say("therapy invite CODE prints the lines to paste into a chat. Ctrl+C stops it.")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
@@ -134,6 +141,7 @@ async def _serve(door: Door, key: asyncssh.SSHKey, say: Callable[[str], None]) -
     try:
         await stop.wait()
     finally:
+        doors.forget(door.data_dir)
         listener.close()
         await server.stop()
         await listener.wait_closed()
