@@ -277,6 +277,24 @@ def test_a_damaged_session_is_skipped_and_named(five: Sessions, data_dir: Path) 
     assert report["pairs"][0]["skipped"] == ["DEMO42"]
 
 
+def test_a_damaged_session_of_no_known_pair_is_said(five: Sessions, data_dir: Path) -> None:
+    """A session whose index row does not say its pair and whose file cannot be read may be
+    any pair's: history and actions say so, where they used to drop it without a word."""
+    index = data_dir / "index.json"
+    tables = json.loads(index.read_text(encoding="utf-8"))
+    rows = tables["sessions"]
+    row = next(r for r in rows.values() if r["code"] == "DEMO42")
+    row.pop("pair", None)
+    index.write_text(json.dumps(tables), encoding="utf-8")
+    (data_dir / "sessions" / "DEMO42" / "session.json").write_text("{not json", encoding="utf-8")
+    for args in ([], ["--format", "json"]):
+        result = run(data_dir, *args)
+        assert result.exit_code == 0, result.output
+        assert "DEMO42" in result.stderr and "damaged" in result.stderr, result.stderr
+    actions = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "actions", "--all"])
+    assert "DEMO42" in actions.stderr and "damaged" in actions.stderr, actions.output
+
+
 def test_titles_are_shown_as_typed(data_dir: Path) -> None:
     sessions = Sessions(Store(data_dir))
     title = "[@click=app.quit] Ünïcode 売上 review"

@@ -284,6 +284,7 @@ class History:
 
     items: list[EarlierItem] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)  # what could not be read, of no known pair
 
 
 @dataclass

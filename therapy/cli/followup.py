@@ -66,6 +66,8 @@ def actions(
         owner=owner,
         skipped=list(history.skipped),
     )
+    for problem in history.unread:  # a session of no known pair: it may be a wanted one's
+        click.echo(problem, err=True)
     if listing.skipped:
         click.echo(listing.skipped_sentence(), err=True)
     if not listing.items:

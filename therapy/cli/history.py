@@ -146,7 +146,10 @@ def history(config: Config, pair: str | None, fmt: str) -> None:
     """The trend of each pair, session by session (oldest first): its standing and four
     signals, the mix of causes it complained about, and whether it is improving."""
     sessions = config.sessions
-    trends = sessions.trend(pair=pair)
+    unread: list[str] = []
+    trends = sessions.trend(pair=pair, unread=unread)
+    for problem in unread:  # a session of no known pair: it may be this one's
+        click.echo(problem, err=True)
     if not trends and pair is not None:
         fail(f"There are no sessions of the pair '{shown(pair)}'; run 'therapy list' to see them.")
     skipped = [code for trend in trends for code in trend.skipped]

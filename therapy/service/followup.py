@@ -37,10 +37,14 @@ class _Pair:
 
 
 class FollowUpRules(ReadingRules):
-    def _pairs(self, pair: str | None = None, code: str | None = None) -> list[_Pair]:
+    def _pairs(
+        self, pair: str | None = None, code: str | None = None, unread: list[str] | None = None
+    ) -> list[_Pair]:
         """The sessions of each pair, read once: of the pair named (its name or its sides,
         any order, any case), of the pair of session CODE, or of every pair but the demo's
-        copies. An unreadable session that the index places in a wanted pair is named."""
+        copies. An unreadable session that the index places in a wanted pair is named in
+        its pair; one whose pair nothing can tell (a damaged index row, a row without a
+        pair) is said in UNREAD, since it may be a wanted pair's."""
         if code is not None:
             wanted: set[str] | None = {self.session(normalise_code(code)).pair}
         elif pair is not None:
@@ -48,7 +52,9 @@ class FollowUpRules(ReadingRules):
         else:
             wanted = None
         pairs: dict[str, _Pair] = {}
-        entries, _ = self.store.index()
+        entries, problems = self.store.index()
+        if unread is not None:
+            unread.extend(problems)
         for entry in sorted(entries, key=lambda e: e.created):
             if entry.pair and (
                 entry.pair not in wanted if wanted is not None else entry.pair.startswith("demo ")
@@ -56,9 +62,11 @@ class FollowUpRules(ReadingRules):
                 continue  # the index says whose it is: not a wanted pair's, not read
             try:
                 snapshot = self.store.read(entry.code)
-            except TherapyError:
+            except TherapyError as error:
                 if entry.pair:  # the index says whose: named, not guessed
                     pairs.setdefault(entry.pair, _Pair(entry.pair, "")).skipped.append(entry.code)
+                elif unread is not None:
+                    unread.append(str(error))
                 continue
             session = snapshot.session
             if wanted is not None and session.pair not in wanted:
@@ -92,7 +100,7 @@ class FollowUpRules(ReadingRules):
             name_key(line_text(owner, "The owner", OWNER_CHARS)) if owner is not None else None
         )
         history = History()
-        for found in self._pairs(pair):
+        for found in self._pairs(pair, unread=history.unread):
             history.skipped.extend(found.skipped)
             for snapshot in found.snapshots:
                 session = snapshot.session
@@ -145,15 +153,18 @@ class FollowUpRules(ReadingRules):
 
     # -- the trend of a pair ------------------------------------------------------------
 
-    def trend(self, pair: str | None = None, code: str | None = None) -> list[Trend]:
+    def trend(
+        self, pair: str | None = None, code: str | None = None, unread: list[str] | None = None
+    ) -> list[Trend]:
         """Each session of a pair, oldest first, with where the pair stood then: its label,
         score and signals (follow-through as the earlier items stand now), the mix of
-        causes it agreed, and what became of its own action items."""
+        causes it agreed, and what became of its own action items. UNREAD, if given, gets a
+        sentence for each session that could not be read and may be a wanted pair's."""
         from therapy.relationship import measure
 
         keys = self.prompts.cause_keys
         trends = []
-        for found in self._pairs(pair, code):
+        for found in self._pairs(pair, code, unread):
             trend = Trend(found.key, found.label, skipped=list(found.skipped))
             earlier: list[EarlierItem] = []
             for snapshot in found.snapshots:
