@@ -46,9 +46,23 @@ ADDS_WINDOW = 60  # seconds: the minute of ADDS_PER_MINUTE
 # while the first is closing is fine, a crowd under one name is not.
 CONNECTIONS_PER_PERSON = 2
 
-# therapy serve's SSH door: a crowd of connections cannot take the host's processes or memory.
+# Session codes one connection may try (therapy ssh, and both doors of therapy serve): each
+# wrong one is answered twice as late as the last (1, 2, 4 seconds), then the connection ends.
+CODE_TRIES = 3
+
+# therapy serve's doors (SSH, and the browser's with --web, each counted on its own): a crowd
+# of connections cannot take the host's processes or memory.
 SERVE_CONNECTIONS = 256  # connections at once, from everyone
 SERVE_CONNECTIONS_PER_ADDRESS = 64  # from one address: an office behind one NAT, the bench's 40
-SERVE_LOGIN_SECONDS = 30  # to finish the SSH handshake
+SERVE_LOGIN_SECONDS = 30  # to finish the SSH handshake, or to send a request to the browser door
 SERVE_IDLE_SECONDS = 3600  # a connection with no byte either way for this long ends
 SERVE_HANGUP_SECONDS = 3  # an app told its connection is gone has this long before it is killed
+
+# The browser door: what a page may send, and the terminal it may ask for (a larger size is
+# taken as this one: the app's screen is drawn in memory, cell by cell).
+SERVE_WEB_MESSAGE_BYTES = 64 * 1024  # a larger message ends its connection, with a sentence
+# What a page sends its app, in bytes a second once a burst of 16 times this is spent: more
+# waits in the browser (Textual queues every key it is sent, in memory, however many come).
+SERVE_WEB_INPUT_BYTES = 1024
+SERVE_WEB_COLUMNS = 400
+SERVE_WEB_ROWS = 150

@@ -165,6 +165,15 @@ def run_participant(
 
 
 def has_terminal() -> bool:
+    """A terminal on stdin and on stdout or stderr; or the browser door's pipes, on which the
+    app runs with the door's driver (TEXTUAL_DRIVER, set by the door), which ends it when they
+    close. `ssh` without -t gives pipes and no such driver: no terminal."""
+    driver = os.environ.get("TEXTUAL_DRIVER")
+    if driver:  # (aiohttp is imported only then)
+        from therapy.serve.web import BROWSER_DRIVER
+
+        if driver == BROWSER_DRIVER:
+            return True
     return sys.stdin.isatty() and (sys.stdout.isatty() or sys.stderr.isatty())
 
 

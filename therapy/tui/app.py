@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from textual import on
@@ -41,13 +41,15 @@ class TherapyApp(crash.ReportingApp):
         joining: Joining | None = None,
         restricted: bool = False,
         one_session: bool = False,
+        asking: Callable[[str], Session | None] | None = None,
     ) -> None:
         """`opened`: the session's first view, loaded before the app starts, so that its
         first frame is the phase itself rather than an "Opening" screen. `joining`: ask
         for the side and name not given, then join. `restricted`: for a locked-down
         account (therapy ssh): nothing that writes files or leaves the session.
         `one_session`: a key that opens this session only (therapy ssh --session): no pair
-        history, which is all about the pair's other sessions."""
+        history, which is all about the pair's other sessions. `asking`, with no code: ask
+        the code in the app (the session it opens, or None), then join (the browser door)."""
         super().__init__()
         self.sessions = sessions
         self.code = code
@@ -57,12 +59,17 @@ class TherapyApp(crash.ReportingApp):
         self.joining = joining
         self.restricted = restricted
         self.one_session = one_session
+        self.asking = asking
         self.live: Live | None = None
         self.farewell: str | None = None  # said on the terminal once the app has closed
 
     def on_mount(self) -> None:
         # Pushed over the (blank) default screen, so that every later screen can replace it.
-        if self.code is None:
+        if self.code is None and self.asking is not None:
+            from therapy.tui.screens.code import CodeScreen
+
+            self.push_screen(CodeScreen(self.asking), self._code_given)
+        elif self.code is None:
             from therapy.tui.screens.home import HomeScreen
 
             self.push_screen(HomeScreen())
@@ -107,10 +114,23 @@ class TherapyApp(crash.ReportingApp):
         joining = self.joining is not None and self.viewer.is_facilitator  # (not yet joined)
         who = "someone joining" if joining else self.viewer.role.value
         about = f"{who} of session {self.code}" if self.code else "the list of sessions"
+        if self.code is None and self.asking is not None:
+            about = "someone giving a session's code"
         folder = self.sessions.store.root  # the data folder: nowhere else is written
         return crash.save_report(folder, self.sessions.now(), about, details, self.restricted)
 
     # -- the open session ---------------------------------------------------------------
+
+    def _code_given(self, session: Session | None) -> None:
+        from therapy.tui.screens.code import WRONG_CODES
+        from therapy.tui.screens.join import JoinScreen
+
+        if session is None:
+            self.exit(return_code=WRONG_CODES)  # the connection ends, as over SSH
+            return
+        self.code = session.code
+        self.joining = (session, None, None)
+        self.push_screen(JoinScreen(self.sessions, session, None, None), self._joined)
 
     def _joined(self, participant: Participant | None) -> None:
         if participant is None or self.code is None:

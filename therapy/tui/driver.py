@@ -10,6 +10,11 @@ A pty whose master closes reads as end-of-file and fails writes with EIO. Where 
 comes with it (no controlling terminal, or the signal ignored), Textual's input thread reads
 that end-of-file again and again at 100 % of a core, and its output thread dies on the EIO,
 leaving the app to block once its queue is full: the app never ends. Here either ends the app.
+
+BrowserDriver is Textual's web driver for the browser door (therapy.serve.web), which frames
+the page's keys and sizes on the app's stdin and reads its screen from its stdout: both pipes.
+A closed stdin or a failed write says the door (or the browser) is gone, and ends the app; it
+opens no address in the browser and delivers no file to it.
 """
 
 from __future__ import annotations
@@ -19,12 +24,14 @@ import selectors
 import sys
 from codecs import getincrementaldecoder
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO, Literal, TextIO
 
 from textual._loop import loop_last
 from textual._parser import ParseError
 from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
+from textual.drivers.web_driver import WebDriver
 
 
 def stdin_decoder() -> Callable[[bytes, bool], str]:
@@ -116,3 +123,50 @@ class LenientDriver(LinuxDriver):
                     pass
             except (EOFError, ParseError):
                 pass
+
+
+class BrowserDriver(WebDriver):
+    lost = False  # a write failed: later ones are dropped
+
+    def terminal_gone(self) -> None:
+        """End the app, from any thread: the door closed its end, or stopped reading."""
+        self._loop.call_soon_threadsafe(self._app.exit)
+
+    def run_input_thread(self) -> None:
+        super().run_input_thread()  # returns at the end of stdin, or once the app stops
+        if not self.exit_event.is_set():
+            self.terminal_gone()
+
+    def write(self, data: str) -> None:
+        self._attempt(super().write, data)
+
+    def write_meta(self, data: dict[str, object]) -> None:
+        self._attempt(super().write_meta, data)
+
+    def _attempt(self, write: Callable[[Any], None], data: Any) -> None:
+        if self.lost:
+            return
+        try:
+            write(data)
+        except OSError:  # EPIPE: nobody reads the screen any more
+            self.lost = True
+            self.terminal_gone()
+
+    def open_url(self, url: str, new_tab: bool = True) -> None:
+        """Never: a link in someone's card must not take a participant's page elsewhere."""
+
+    def deliver_binary(
+        self,
+        binary: BinaryIO | TextIO,
+        *,
+        delivery_key: str,
+        save_path: Path,
+        open_method: Literal["browser", "download"] = "download",
+        encoding: str | None = None,
+        mime_type: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Never: the door serves the app's screen and nothing else."""
+        binary.close()
+        refused = PermissionError("the browser door delivers no files")
+        self._delivery_failed(delivery_key, exception=refused, name=name)
