@@ -98,7 +98,8 @@ class CheckInScreen(ComplaintsScreen):
     def on_resize(self, event: events.Resize) -> None:
         self.set_class(event.size.height < SHORT, "-short")
 
-    def on_mount(self) -> None:
+    def prepare(self) -> None:
+        super().prepare()
         if self.facilitating:
             self.query_one("#earlier", CardList).focus()  # the review is the facilitator's work
 

@@ -87,7 +87,7 @@ class VoteScreen(PhaseScreen):
             yield CardList(id="people", empty="nobody has joined: therapy join CODE")
             yield CardList(id="items", empty="no complaints to vote on")
 
-    def on_mount(self) -> None:
+    def prepare(self) -> None:
         self.query_one("#people", CardList).border_title = "People · votes left"
         self.query_one("#items", CardList).border_title = "Complaints and groups · most votes first"
         if not self.facilitating:

@@ -87,13 +87,27 @@ class PhaseScreen(Screen[None]):
 
     composed = False  # until mounted, a new view is kept for on_mount to show
 
+    @property
+    def dropped(self) -> bool:
+        """Whether the app has let this screen go: replaced, or the app quitting. One let go
+        before it began to build (the connection ended as it was switched in) is mounted by
+        Textual all the same, without its widgets: there is nothing in it to show or focus."""
+        return not self.is_attached or self not in self.app.screen_stack
+
     def on_mount(self) -> None:
+        # The screen's only Mount handler: Textual calls every class's own, dropped or not.
+        if self.dropped:
+            return
+        self.prepare()
         # Widgets that compose their own children (the header, the standing) may not have
         # them yet: then show the newest view after the first refresh, else at once.
         if all(widget.children for widget in self.query("PhaseHeader, Standing")):
             self._first_show()
         else:
             self.call_after_refresh(self._first_show)
+
+    def prepare(self) -> None:
+        """Once built, before the first view: where the focus starts, lists' titles."""
 
     def _first_show(self) -> None:
         self.composed = True
@@ -107,7 +121,7 @@ class PhaseScreen(Screen[None]):
         self.view = view
         if not self.composed:
             return  # a view that came while the screen was being switched in
-        if not self.app.is_running:
+        if self.dropped or not self.app.is_running:
             # The app is closing (quit, or a test's end): its screens and their widgets are
             # being taken down, and a view still on its way (a late first show, the
             # suggester's reload) would look for widgets that are gone.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -23,10 +23,21 @@ LENGTH = f"1 to {COMPLAINT_CHARS:,} characters"
 
 
 class TextInput(Input):
-    """An Input whose cursor blinks only when the app wants it to (not in snapshots)."""
+    """An Input whose cursor blinks only when the app wants it to (not in snapshots), and
+    whose enter submits what was typed before it and nothing typed after it.
+
+    Input's enter is a binding, run once the key has bubbled back up to the app; the keys read
+    with it (typed fast, or on a loaded machine) are in the field by then, and were submitted
+    too. Here the field takes enter in its turn with the other keys."""
 
     def on_mount(self) -> None:
         self.cursor_blink = getattr(self.app, "cursor_blink", True)
+
+    async def on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()  # (not Input's own handling, nor its binding)
+            await self.action_submit()
 
 
 class Suggestions(OptionList):

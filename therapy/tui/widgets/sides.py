@@ -46,7 +46,8 @@ class SidesScreen(PhaseScreen):
                     )
                     yield CardList(id=self.column_id(index), classes="side-cards")
 
-    def on_mount(self) -> None:
+    def prepare(self) -> None:
+        super().prepare()
         self.focus_own_side()
 
     def focus_own_side(self) -> None:
