@@ -90,7 +90,9 @@ class PeopleRules(ServiceBase):
 
         - `key`, the id of the SSH key a client proved to therapy serve: the key is the
           person. A key seen before is that participant, whatever name is typed; the first
-          time, the name it takes is bound to it. The session keeps only an HMAC of the id.
+          time, the name it takes is bound to it, and a name someone joined under without a
+          key is not for it (a key proves nothing of being them). The session keeps only an
+          HMAC of the id.
         - `bound`: the name was fixed by whoever set up this person's access (the OpenSSH
           route's --name, with `keyed`; the shell's --name), so it is the same person.
         - a name typed into the join screen is the same person too, unless they are
@@ -125,6 +127,12 @@ class PeopleRules(ServiceBase):
                 snapshot.add("participants", participant)
                 self._touch(snapshot)
                 return participant
+            if held is not None and participant.key is None and not participant.keyed:
+                # someone joined under this name without a key (a browser, a typed name):
+                # a key is no proof of being them, and taking their place would shut them out
+                raise TherapyError(
+                    f"Someone joined this session as {name} already; join under another name."
+                )
             if held is None or participant.key != held:
                 _check_rejoin(participant, name, bound, here)
             if participant.side != side:
@@ -132,10 +140,7 @@ class PeopleRules(ServiceBase):
                     f"{name or 'You'} joined this session for {participant.side} already; "
                     f"join as {participant.side}."
                 )
-            if held is not None and participant.key != held:
-                participant.keyed, participant.key = True, held  # the key takes the name
-                self._touch(snapshot)
-            elif keyed and not participant.keyed:
+            if keyed and not participant.keyed:
                 participant.keyed = True
                 self._touch(snapshot)
             return participant
