@@ -12,8 +12,8 @@ A change is crowd.py's: add_complaints in this process (what `therapy add` runs,
 start-up, which crowd.py does not count either), a marker card per side, timed from just before
 the call to the read after which a client's stream holds it; untimed, deleted, until no pyte
 screen shows it and no byte came for 0.3 s. crowd.py then runs as a subprocess; the ratio takes
-its participants' p95 (its "all" adds the facilitator). Memory: VmRSS (Pss) of the server's
-children (the apps) and the server's. Idle: utime + stime over --idle s. At the end, or on an
+its participants' p95 (its "all" adds the facilitator). Memory: VmRSS (Pss) of the apps (on a
+pty, below the server) and the server's. Idle: utime + stime over --idle s. At the end, or on an
 error, Ctrl-C or SIGTERM, the clients close, the server gets SIGINT (its Ctrl+C), is killed
 after 10 s, as is any process naming the data folder (counted: goal 0). RESULT: ok / FAILED.
 """
@@ -160,7 +160,8 @@ async def bench(args: argparse.Namespace, server: int, port: int, code: str, r: 
             late = next(c for c in clients if not here.search(c.text()))
             raise SystemExit(f"{late.name} does not count everyone here:\n{late.text()}")
         await asyncio.sleep(SETTLE)  # presence settled
-        apps = [pid for pid, parent, _ in processes() if parent == server]
+        below = {server, *(pid for pid, parent, _, _ in processes() if parent == server)}
+        apps = [pid for pid, parent, tty, _ in processes() if tty and parent in below]
         r["app_start_cpu_s"] = statistics.mean(cpu_ticks(pid) for pid in apps) / HZ
         rss = [kib(pid, "VmRSS") / 1024 for pid in apps]
         pss = [kib(pid, "Pss", "smaps_rollup") / 1024 for pid in apps]
@@ -220,13 +221,12 @@ class Changes:
         await asyncio.sleep(random.uniform(0.0, 0.1))  # the next change anywhere in a poll
 
 
-def processes() -> Iterator[tuple[int, int, bytes]]:
-    """(pid, parent's pid, command line) of every process."""
+def processes() -> Iterator[tuple[int, int, int, bytes]]:
+    """(pid, parent's pid, controlling terminal or 0, command line) of every process."""
     for entry in Path("/proc").iterdir():
         with contextlib.suppress(OSError, ValueError):
-            stat = (entry / "stat").read_text()
-            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
-            yield int(entry.name), parent, (entry / "cmdline").read_bytes()
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()  # 3 on of proc(5)
+            yield int(entry.name), int(fields[1]), int(fields[4]), (entry / "cmdline").read_bytes()
 
 
 def kib(pid: int, name: str, file: str = "status") -> int:
@@ -263,7 +263,7 @@ def stop_server(server: Popen | None, data: Path) -> int:
             server.wait(STOP_TIMEOUT)
         server.kill()  # nothing if it has ended
         server.wait()
-    left = [pid for pid, _, command in processes() if str(data).encode() in command]
+    left = [pid for pid, _, _, command in processes() if str(data).encode() in command]
     for pid in left:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -339,7 +339,7 @@ def report(r: dict, args: argparse.Namespace, say: Callable[[str], None]) -> lis
         f"info: in a stream but not on the rebuilt screen: {r['off_screen']}",
         f"info: per change the server used {r['server_cpu_per_change_s'] * 1e3:.0f} ms of CPU; "
         f"while it timed this bench used {r['bench_cores_timing']:.2f} of a core",
-        f"\nmemory of {apps['n']} app processes (the server's children): RSS p50 "
+        f"\nmemory of {apps['n']} app processes: RSS p50 "
         f"{apps['p50']:.1f} MiB, max {apps['max']:.1f} MiB (Pss p50 {apps['pss_p50']:.1f} "
         f"MiB, info); the server's RSS {r['server_rss_mib']:.1f} MiB",
         f"\nidle for {args.idle:g} s, all connected, nothing changing (utime+stime, % of a core):",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -71,14 +72,15 @@ class Door:
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
 
-    def start(self, idle: int | None = None, login: int | None = None) -> None:
+    def start(self, idle: int | None = None, login: int | None = None, setup: str = "") -> None:
         """Start serve; `idle`, `login`: the time limits in seconds, shortened for a test by
-        setting them in the modules that read them before the command runs."""
+        setting them in the modules that read them before the command runs; `setup`: Python
+        run in serve before it, to change it for a test."""
         program = ["-m", "therapy.cli"]
-        if idle is not None or login is not None:
+        if idle is not None or login is not None or setup:
             program = [
                 "-c",
-                "import therapy.serve.connection as c, therapy.serve.server as s; "
+                f"{setup}\nimport therapy.serve.connection as c, therapy.serve.server as s; "
                 f"c.SERVE_IDLE_SECONDS = {idle or 3600}; s.SERVE_LOGIN_SECONDS = {login or 30}; "
                 "from therapy.cli import main; main()",
             ]
@@ -673,3 +675,242 @@ def test_invite_prints_the_line_of_the_running_server(door: Door, code: str) -> 
     assert stopped.returncode == 1
     assert "ssh -p" not in stopped.stdout and f"join {code}" in stopped.stdout
     assert "serve" in stopped.stderr, stopped.stderr
+
+
+# -- the warm spawner: each connection's app is a fork of it -------------------------------
+
+
+def _stat(pid: int) -> list[str]:
+    """Fields 3 on of /proc/PID/stat (index 0: the state); [] once it is gone."""
+    with suppress(OSError):
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1]).split()
+    return []
+
+
+def _gone(pid: int) -> bool:
+    state = _stat(pid)
+    return not state or state[0] == "Z"
+
+
+def spawners_of(server: int) -> list[int]:
+    """serve's children that run `therapy spawner` (the apps, forks of it, keep its command
+    line but are its children, not serve's)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _parent(entry) == server:
+            with suppress(OSError):
+                if b"\0spawner\0" in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
+def spawner(door: Door) -> int:
+    assert door.process is not None
+    server = door.process.pid
+    wait_until(lambda: len(spawners_of(server)) == 1, 20, lambda: f"spawners: {door.said()}")
+    return spawners_of(server)[0]
+
+
+def _sockets(pid: int) -> set[str]:
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with suppress(OSError):
+            if (target := os.readlink(fd)).startswith("socket:"):
+                found.add(target)
+    return found
+
+
+def test_each_app_is_a_fork_of_the_spawner_on_its_own_pty(door: Door, code: str) -> None:
+    forks = spawner(door)
+    door.connect("wall", f"watch {code}", key=None)
+    door.wait_for("wall", TITLE, "the projector view")
+    (app,) = apps_of(door.data_dir)  # by its environment, which the spawner's is not
+    parent, group, session, terminal = (int(field) for field in _stat(app)[1:5])
+    assert parent == forks
+    assert group == session == app  # the leader of a session of its own, as serve kills it
+    pty = os.stat(f"/proc/{app}/fd/0").st_rdev
+    assert terminal == pty and os.major(pty) in range(136, 144)  # its controlling tty: the pty
+    assert all(os.stat(f"/proc/{app}/fd/{fd}").st_rdev == pty for fd in (1, 2))
+    assert not _sockets(app) & _sockets(forks)  # the spawner's socket is closed in the app
+    environ = Path(f"/proc/{app}/environ").read_bytes().split(b"\0")
+    assert f"SSH_ORIGINAL_COMMAND={code}".encode() in environ  # its own, not the spawner's
+    assert not [entry for entry in environ if b"ROOM" in entry]
+
+    door.tmux.keys("wall", "C-q")  # the app's end comes from the spawner, with its status
+    assert door.tmux.wait_ended("wall") == 0
+    wait_until(lambda: _gone(app), 10, lambda: f"the app {app} is still there")
+    assert door.stop() == 0
+    wait_until(lambda: _gone(forks), 10, lambda: "the spawner outlived serve's Ctrl+C")
+
+
+def test_a_killed_serve_leaves_no_spawner_and_no_app(tmp_path: Path) -> None:
+    require_client()
+    with tmux_server(tmp_path) as tmux:
+        door = Door(tmp_path, tmux)
+        door.start()
+        try:
+            code = door.sessions.create(TITLE, ["Sales", "Marketing"]).code
+            forks = spawner(door)
+            door.connect("wall", f"watch {code}", key=None)
+            door.wait_for("wall", TITLE, "the projector view")
+            (app,) = apps_of(door.data_dir)
+            assert door.process is not None
+            door.process.kill()  # SIGKILL: nothing of serve runs to stop anything
+            door.process.wait(10)
+            wait_until(
+                lambda: _gone(forks) and _gone(app) and not apps_of(door.data_dir),
+                10,
+                lambda: f"left: spawner {_stat(forks)[:1]}, apps {apps_of(door.data_dir)}",
+            )
+        finally:
+            tmux.kill()
+            door.stop()
+
+
+def test_a_killed_spawner_is_replaced_and_the_next_connection_works(door: Door, code: str) -> None:
+    first = spawner(door)
+    door.connect("wall", f"watch {code}", key=None)
+    door.wait_for("wall", TITLE, "the projector view")
+    (wall,) = apps_of(door.data_dir)
+    os.kill(first, signal.SIGKILL)
+    said = "the app spawner ended; a new one is starting"
+    wait_until(lambda: said in door.said(), 10, door.said)
+    second = spawner(door)
+    assert second != first
+
+    join_with_key(door, "alex", code, "alex", "Alex")
+    door.wait_for("alex", "no complaints yet", "the vent board, from the new spawner")
+    (alex,) = set(apps_of(door.data_dir)) - {wall}
+    assert int(_stat(alex)[1]) == second
+    assert door.said().count(said) == 1
+
+    # the projector's app, an orphan now, goes on; its end is still seen (by its pidfd)
+    door.wait_for("wall", "here: Alex", "the projector, live after its spawner died")
+    door.tmux.keys("wall", "C-q")
+    door.tmux.wait_ended("wall")
+    wait_until(lambda: _gone(wall), 10, lambda: "the orphan app is still there")
+
+
+def test_without_a_spawner_each_app_starts_in_a_fresh_process(tmp_path: Path) -> None:
+    """A spawner that never gets ready (here: one that ends at once) is said once on serve's
+    stderr, and every app starts the slow way: a fresh interpreter, serve's own child."""
+    require_client()
+    broken = "\n".join(
+        [
+            "import sys, therapy.serve.process as p",
+            "made = p.Spawner.__init__",
+            "def broken(self, *args):",
+            "    made(self, *args)",
+            "    self.command = [sys.executable, '-c', 'raise SystemExit(3)']",
+            "p.Spawner.__init__ = broken",
+        ]
+    )
+    with tmux_server(tmp_path) as tmux:
+        door = Door(tmp_path, tmux)
+        door.start(setup=broken)
+        try:
+            code = door.sessions.create(TITLE, ["Sales", "Marketing"]).code
+            said = "the app spawner ended before it was ready; apps start in a fresh process"
+            assert said in door.said()
+            for pane in ("wall", "again"):
+                door.connect(pane, f"watch {code}", key=None)
+                door.wait_for(pane, TITLE, "the projector view, from a fresh process")
+            assert door.process is not None
+            apps = apps_of(door.data_dir)
+            assert len(apps) == 2 and {int(_stat(app)[1]) for app in apps} == {door.process.pid}
+            assert door.said().count(said) == 1
+        finally:
+            tmux.kill()
+            assert door.stop() == 0
+        wait_until(lambda: not apps_of(door.data_dir), 10, lambda: "app processes left")
+
+
+def test_the_spawner_refuses_what_is_not_a_request(tmp_path: Path) -> None:
+    """Only serve talks to the spawner, over the socket pair it was given; still, what is not
+    a request is answered with a refusal, and nothing is forked."""
+    from therapy.serve.spawner import REQUEST_BYTES
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    command = [sys.executable, "-m", "therapy.cli", "--data-dir", str(tmp_path / "data")]
+    process = subprocess.Popen(
+        [*command, "spawner", "--socket", str(theirs.fileno())],
+        pass_fds=(theirs.fileno(),),
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    theirs.close()
+    ours.settimeout(60)
+    master, slave = os.openpty()
+    try:
+        assert json.loads(ours.recv(1024)) == {"ready": True}
+        descriptors = len(os.listdir(f"/proc/{process.pid}/fd"))
+        env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8"}
+        request = {"args": ["--version"], "env": env}
+        wrong: list[tuple[bytes, list[int]]] = [
+            (json.dumps(request).encode(), []),  # no terminal
+            (json.dumps(request).encode(), [slave, slave]),  # two
+            (b"\xff{not json", [slave]),
+            (json.dumps({"args": "--version", "env": env}).encode(), [slave]),
+            (json.dumps({**request, "shell": "sh"}).encode(), [slave]),
+            (json.dumps({"args": ["--version"], "env": {"A=B": "c"}}).encode(), [slave]),
+            (json.dumps({"args": ["a\0b"], "env": env}).encode(), [slave]),
+            (json.dumps({"args": ["\ud800"], "env": env}).encode(), [slave]),
+            (b" " * (REQUEST_BYTES + 1), [slave]),
+        ]
+        for data, fds in wrong:
+            socket.send_fds(ours, [data], fds)
+            answer = json.loads(ours.recv(1024))
+            assert list(answer) == ["refused"], (data[:60], answer)
+        assert not [e for e in Path("/proc").iterdir() if _parent(e) == process.pid]
+        assert len(os.listdir(f"/proc/{process.pid}/fd")) == descriptors  # none kept
+
+        # a request: the child runs the CLI with its arguments on the terminal, and its end
+        # (an error, said in one sentence, exit 2) comes after
+        socket.send_fds(ours, [json.dumps({"args": ["nope"], "env": env}).encode()], [slave])
+        pid = json.loads(ours.recv(1024))["started"]
+        assert json.loads(ours.recv(1024)) == {"ended": pid, "status": 2}
+        os.close(slave)
+        slave = -1
+        shown = b""
+        with suppress(OSError):  # EIO once every end of the slave is closed
+            while chunk := os.read(master, 4096):
+                shown += chunk
+        assert b"Error: No such command 'nope'." in shown and b"Traceback" not in shown
+    finally:
+        ours.close()  # the spawner's end of file: it ends
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+        try:
+            assert process.wait(15) == 0
+        finally:
+            process.kill()
+            process.wait()
+    assert process.stderr is not None and process.stderr.read() == b""
+
+
+def test_an_app_that_fails_ends_with_a_sentence_and_a_status() -> None:
+    """Whatever the app raises, its fork ends there, with a status and one sentence on its
+    terminal: never a traceback, never back in the spawner's loop."""
+    from therapy.serve.spawner import child
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    master, slave = os.openpty()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child ends in os._exit)
+        child(broken, ["therapy"], {"PATH": "/usr/bin:/bin"}, slave, theirs)
+    os.close(slave)
+    theirs.close()
+    ours.close()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 1
+    shown = b""
+    with suppress(OSError):
+        while chunk := os.read(master, 4096):
+            shown += chunk
+    os.close(master)
+    assert shown == b"therapy could not run the app (RuntimeError: a bug).\r\n"

@@ -1,4 +1,5 @@
-"""`therapy serve`, the SSH door, and `therapy door`, what each of its connections runs."""
+"""`therapy serve`, the SSH door; `therapy door`, what each of its connections runs; and
+`therapy spawner`, serve's warm spawner, from which each connection's `door` is forked."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from therapy.cli import Config, cli, fail, pass_config
+from therapy.cli import Config, cli, fail, main, pass_config
 from therapy.cli.app import (
     Key,
     ask_on_terminal,
@@ -116,6 +117,19 @@ def door(config: Config, role: str, pair: str | None) -> None:
     participant = sessions.participant_for_key(code, key) or join_with_key(sessions, code, key)
     viewer = Actor(Role.PARTICIPANT, participant.id)
     run_app(config, code, viewer, restricted=True, one_session=True)
+
+
+@cli.command(hidden=True)
+@click.option("--socket", "socket_fd", type=int, required=True, help="serve's end, inherited.")
+def spawner(socket_fd: int) -> None:
+    """therapy serve's warm spawner (therapy.serve.spawner): what a connection's `door`
+    imports on its way to the first frame, imported once; then a fork for each connection,
+    which runs `therapy` with the connection's arguments in this same interpreter."""
+    from therapy.serve.spawner import run
+    from therapy.serve.warm import warm
+
+    warm()
+    run(socket_fd, main, sys.argv[0])  # argv[0]: this module's path, as `python -m` gives it
 
 
 def join_with_key(sessions: Sessions, code: str, key: str) -> Participant:

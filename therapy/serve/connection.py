@@ -7,9 +7,7 @@ no shell, no subsystem, no forwarding.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import sys
 import time
 import warnings
 from typing import TYPE_CHECKING
@@ -20,7 +18,7 @@ with warnings.catch_warnings():
 
 from therapy.limits import SERVE_IDLE_SECONDS
 from therapy.serve.keys import key_id
-from therapy.serve.process import AppProcess
+from therapy.serve.process import AppProcess, base_environment
 
 if TYPE_CHECKING:
     from therapy.serve.server import Server
@@ -218,9 +216,9 @@ class Channel(asyncssh.SSHServerSession[bytes]):
             self.refuse(f"therapy needs a terminal: connect with {self.door.line('-t CODE')}.")
             return
         role, code = chosen
-        app = AppProcess(chan, self.visitor.touch)
+        app = AppProcess(chan, self.visitor.touch, self.visitor.server.spawner)
         try:
-            await app.start(self.argv(role), self.env(code), self.size)
+            await app.start(self.args(role), self.env(code), self.size)
         except OSError as error:
             self.refuse(f"therapy serve could not start the app ({error.strerror}).")
             return
@@ -247,26 +245,21 @@ class Channel(asyncssh.SSHServerSession[bytes]):
         self.app.hang_up()
         return True
 
-    def argv(self, role: str) -> list[str]:
+    def args(self, role: str) -> list[str]:
+        """The app's command line, after `therapy`."""
         door = self.door
         prompts = [] if door.prompts is None else ["--prompts", str(door.prompts)]
         pair = [] if door.pair is None else ["--pair", door.pair]
-        command = [sys.executable, "-m", "therapy.cli", "--data-dir", str(door.data_dir)]
-        return [*command, *prompts, "door", "--as", role, *pair]
+        return ["--data-dir", str(door.data_dir), *prompts, "door", "--as", role, *pair]
 
     def env(self, code: str) -> dict[str, str]:
         """The app's whole environment: nothing the client sent but its TERM and COLORTERM."""
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", "/"),
-            "LANG": "C.UTF-8",
+            **base_environment(),
             "TERM": self.term or "xterm-256color",
             "THERAPY_DATA_DIR": str(self.door.data_dir),
             "SSH_ORIGINAL_COMMAND": code,
         }
-        for name in ("THERAPY_NOW", "TMPDIR"):  # a pinned clock (tests), the temporary folder
-            if name in os.environ:
-                env[name] = os.environ[name]
         assert self.chan is not None
         colour = self.chan.get_environment().get("COLORTERM", "")
         if colour in ("truecolor", "24bit"):

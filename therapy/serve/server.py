@@ -5,7 +5,8 @@ goes through: no shell, no subsystem, no forwarding.
 
 Here: what one server serves (`Door`), its connections counted and stopped together
 (`Server`), and running it (`serve`). The host key and the facilitators' keys are in `keys`,
-a connection and its channel in `connection`, the app process on its pty in `process`.
+a connection and its channel in `connection`, the app process on its pty in `process`, and
+the warm spawner each app is forked from in `spawner`.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from therapy.serve import doors
 from therapy.serve.connection import Visitor
 from therapy.serve.doors import DoorsRecord
 from therapy.serve.keys import host_key, key_id, read_facilitators
-from therapy.serve.process import AppProcess
+from therapy.serve.process import AppProcess, Spawner
 
 __all__ = ["Door", "Server", "host_key", "key_id", "read_facilitators", "serve"]
+
+SPAWNER_READY_SECONDS = 30  # serve says where to join once its spawner is ready, or after this
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Server:
         self.apps: set[AppProcess] = set()
         self.tasks: set[asyncio.Task[None]] = set()  # each channel's run
         self.visitors: set[Visitor] = set()
+        self.spawner: Spawner | None = None  # None: each app starts in a fresh process
         self.stopping = False
 
     def admit(self, address: str) -> str | None:
@@ -107,6 +111,8 @@ def serve(door: Door, say: Callable[[str], None]) -> None:
 
 async def _serve(door: Door, key: asyncssh.SSHKey, say: Callable[[str], None]) -> None:
     server = Server(door)
+    server.spawner = spawner = Spawner(door.data_dir, say)
+    await spawner.start()  # its imports run while serve starts to listen
     try:
         listener = await asyncssh.create_server(
             lambda: Visitor(server),
@@ -122,9 +128,11 @@ async def _serve(door: Door, key: asyncssh.SSHKey, say: Callable[[str], None]) -
             keepalive_count_max=4,
         )
     except OSError as error:
+        await spawner.close()
         raise TherapyError(
             f"therapy serve cannot listen on {door.host}:{door.port} ({error.strerror})."
         ) from None
+    await spawner.wait_ready(SPAWNER_READY_SECONDS)  # the first to join need not wait for it
     fingerprint = key.get_fingerprint("sha256")
     try:
         doors.record(door.data_dir, DoorsRecord(door.name, door.port, fingerprint, None))
@@ -145,4 +153,5 @@ async def _serve(door: Door, key: asyncssh.SSHKey, say: Callable[[str], None]) -
         listener.close()
         await server.stop()
         await listener.wait_closed()
+        await spawner.close()
     say("therapy serve stopped.")
