@@ -72,7 +72,13 @@ class Door:
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
 
-    def start(self, idle: int | None = None, login: int | None = None, setup: str = "") -> None:
+    def start(
+        self,
+        idle: int | None = None,
+        login: int | None = None,
+        setup: str = "",
+        options: tuple[str, ...] = (),
+    ) -> None:
         """Start serve; `idle`, `login`: the time limits in seconds, shortened for a test by
         setting them in the modules that read them before the command runs; `setup`: Python
         run in serve before it, to change it for a test."""
@@ -92,6 +98,7 @@ class Door:
                         *(sys.executable, *program, "--data-dir", str(self.data_dir)),
                         *("serve", "--ssh", f"127.0.0.1:{self.port}"),
                         *("--facilitators", str(self.folder / "facilitators")),
+                        *(option.format(port=free_port()) for option in options),
                     ],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -914,3 +921,62 @@ def test_an_app_that_fails_ends_with_a_sentence_and_a_status() -> None:
             shown += chunk
     os.close(master)
     assert shown == b"therapy could not run the app (RuntimeError: a bug).\r\n"
+
+
+def test_serve_opens_the_browser_door_when_asked(tmp_path: Path) -> None:
+    """--web opens the browser door beside the SSH door: serve says its address, invite
+    gives it with --web-url's public address, and the page is ours (titled therapy, no
+    path of the server in it); Ctrl+C closes both."""
+    require_client()
+    with tmux_server(tmp_path) as tmux:
+        door = Door(tmp_path, tmux)
+        door.start(options=("--web", "127.0.0.1:{port}", "--web-url", "https://retro.example/"))
+        try:
+            wait_until(lambda: "browsers join at" in door.said(), 30, door.said)
+            local = door.said().split("browsers join at ")[1].split()[0]
+            assert local.startswith("http://127.0.0.1:"), local
+            with socket.create_connection(
+                ("127.0.0.1", int(local.rsplit(":", 1)[1].strip("/"))), 10
+            ) as web:
+                web.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                page = b""
+                while chunk := web.recv(65536):
+                    page += chunk
+            assert b"<title>therapy</title>" in page, page[:400]
+            assert str(door.data_dir).encode() not in page and b"door" not in page.lower()
+            code = door.sessions.create(TITLE, ["Sales", "Marketing"]).code
+            invited = subprocess.run(
+                [
+                    *(sys.executable, "-m", "therapy.cli", "--data-dir", str(door.data_dir)),
+                    "invite",
+                    code,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert invited.returncode == 0, invited.stderr
+            assert "Open https://retro.example/ in a browser" in invited.stdout, invited.stdout
+        finally:
+            tmux.kill()
+            assert door.stop() == 0, door.said()
+        assert "therapy serve stopped." in door.said()
+
+
+def test_a_bad_web_address_is_one_sentence(tmp_path: Path) -> None:
+    for options, said in [
+        (["--web", "no:port:here"], "--web takes HOST:PORT"),
+        (["--web-url", "https://retro.example/"], "--web-url takes"),
+        (["--web", "8080", "--web-url", "javascript:alert(1)"], "--web-url takes"),
+    ]:
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "therapy.cli", "--data-dir", str(tmp_path / "data")),
+                *("serve", "--ssh", "127.0.0.1:1", *options),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode != 0 and said in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr

@@ -41,6 +41,19 @@ JOIN_TRIES = 3  # a key's tries at a side and a name before the connection ends
     help="The name people reach this host by, for the lines to give them "
     "(default: the --ssh address, or this host's name when it listens everywhere).",
 )
+@click.option(
+    "--web",
+    metavar="[HOST:]PORT",
+    help="Also open the browser door there, for participants (off unless given). A bare PORT "
+    "listens on 127.0.0.1 only; for anyone beyond this host, put a reverse proxy with TLS "
+    "in front.",
+)
+@click.option(
+    "--web-url",
+    metavar="URL",
+    help="The browser door's address as people open it, behind a reverse proxy "
+    "(like https://retro.example.com/), for the lines to give them.",
+)
 @click.option("--pair", help="Serve only this pair's sessions (its name, or its sides).")
 @click.option(
     "--facilitators",
@@ -52,6 +65,8 @@ def serve(
     config: Config,
     address: str,
     host_name: str | None,
+    web: str | None,
+    web_url: str | None,
     pair: str | None,
     facilitators: Path | None,
 ) -> None:
@@ -64,11 +79,24 @@ def serve(
         fail("--pair needs the pair's name, like --pair 'EMEA Sales x Marketing'.")
     from therapy.serve.doors import reachable_host
     from therapy.serve.server import Door, read_facilitators
-    from therapy.service.invitation import HOST_NAME
+    from therapy.service.invitation import HOST_NAME, WEB_URL
 
     name = host_name if host_name is not None else reachable_host(host.strip("[]"))
     if not HOST_NAME.fullmatch(name):
         fail(f"--host-name takes a host's name or address, like retro.example.com, not {name!r}.")
+    if web_url is not None and (web is None or not WEB_URL.fullmatch(web_url)):
+        fail(
+            "--web-url takes the browser door's http:// or https:// address, with --web, "
+            f"like --web 8080 --web-url https://retro.example.com/, not {web_url!r}."
+        )
+    web_at = None
+    if web is not None:
+        from therapy.serve.web import web_address  # aiohttp only when asked
+
+        try:
+            web_at = web_address(web)
+        except TherapyError as error:
+            fail(str(error))
     from therapy.serve.server import serve as run_server
 
     door = Door(
@@ -79,6 +107,8 @@ def serve(
         host=host.strip("[]"),
         port=int(port),
         name=name,
+        web=web_at,
+        web_url=web_url,
     )
     run_server(door, lambda line: click.echo(line, err=True))
 

@@ -16,7 +16,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # cryptography deprecates DSA, which asyncssh still names
     import asyncssh
 
-from therapy.limits import SERVE_IDLE_SECONDS
+from therapy.limits import SERVE_IDLE_SECONDS, SERVE_WEB_COLUMNS, SERVE_WEB_ROWS
 from therapy.serve.keys import key_id
 from therapy.serve.process import AppProcess, base_environment
 
@@ -137,7 +137,7 @@ class Channel(asyncssh.SSHServerSession[bytes]):
         self, term_type: str, term_size: tuple[int, int, int, int], term_modes: object
     ) -> bool:
         self.term = term_type if _TERM.fullmatch(term_type or "") else "xterm-256color"
-        self.size = (term_size[0] or 80, term_size[1] or 24)
+        self.size = _clamped(term_size[0] or 80, term_size[1] or 24)
         return True
 
     def shell_requested(self) -> bool:
@@ -165,9 +165,9 @@ class Channel(asyncssh.SSHServerSession[bytes]):
         return True  # the app decides when it ends
 
     def terminal_size_changed(self, width: int, height: int, pw: int, ph: int) -> None:
-        self.size = (width, height)
+        self.size = _clamped(width or 80, height or 24)
         if self.app is not None:
-            self.app.resize(width, height)
+            self.app.resize(*self.size)
 
     def pause_writing(self) -> None:
         if self.app is not None:
@@ -219,8 +219,9 @@ class Channel(asyncssh.SSHServerSession[bytes]):
         app = AppProcess(chan, self.visitor.touch, self.visitor.server.spawner)
         try:
             await app.start(self.args(role), self.env(code), self.size)
-        except OSError as error:
-            self.refuse(f"therapy serve could not start the app ({error.strerror}).")
+        except Exception as error:  # noqa: BLE001 - the person is told, never left hanging
+            reason = error.strerror if isinstance(error, OSError) else type(error).__name__
+            self.refuse(f"therapy serve could not start the app ({reason}).")
             return
         self.app = app
         self.visitor.server.apps.add(app)
@@ -276,3 +277,9 @@ def _duration(seconds: int) -> str:
     if seconds % 60 == 0:
         return f"{seconds // 60} minutes"
     return f"{seconds} seconds"
+
+
+def _clamped(width: int, height: int) -> tuple[int, int]:
+    """A terminal size the app can draw: the app's screen lives in memory cell by cell, so a
+    client asking for thousands of rows would make it draw (and send) them all."""
+    return max(1, min(width, SERVE_WEB_COLUMNS)), max(1, min(height, SERVE_WEB_ROWS))

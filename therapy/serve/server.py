@@ -52,6 +52,8 @@ class Door:
     host: str
     port: int
     name: str  # the host as people type it, in the lines to give them
+    web: tuple[str, int] | None = None  # the browser door's address, if it is open
+    web_url: str | None = None  # the browser door's address as people open it (a proxy's)
 
     def line(self, what: str = "CODE") -> str:
         port = "" if self.port == 22 else f"-p {self.port} "
@@ -132,10 +134,25 @@ async def _serve(door: Door, key: asyncssh.SSHKey, say: Callable[[str], None]) -
         raise TherapyError(
             f"therapy serve cannot listen on {door.host}:{door.port} ({error.strerror})."
         ) from None
+    web_door = None
+    if door.web is not None:
+        from therapy.serve.web import open_web  # aiohttp only when asked
+
+        try:
+            web_door = await open_web(door, *door.web, say, name=door.name)
+        except TherapyError:
+            listener.close()
+            await listener.wait_closed()
+            await spawner.close()
+            raise
+        if door.web_url is not None:
+            web_door.url = door.web_url
+            say(f"therapy serve: people open the browser door at {door.web_url}")
     await spawner.wait_ready(SPAWNER_READY_SECONDS)  # the first to join need not wait for it
     fingerprint = key.get_fingerprint("sha256")
+    web_url = None if web_door is None else web_door.url
     try:
-        doors.record(door.data_dir, DoorsRecord(door.name, door.port, fingerprint, None))
+        doors.record(door.data_dir, DoorsRecord(door.name, door.port, fingerprint, web_url))
     except TherapyError as error:  # the lines are printed below anyway
         say(f"therapy invite will not know this server: {error}")
     say(f"therapy serve: SSH on {door.host}:{door.port}, serving {door.data_dir}")
@@ -151,7 +168,7 @@ async def _serve(door: Door, key: asyncssh.SSHKey, say: Callable[[str], None]) -
     finally:
         doors.forget(door.data_dir)
         listener.close()
-        await server.stop()
+        await asyncio.gather(server.stop(), *([] if web_door is None else [web_door.close()]))
         await listener.wait_closed()
         await spawner.close()
     say("therapy serve stopped.")

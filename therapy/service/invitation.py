@@ -40,7 +40,7 @@ NO_SERVE = (
 # What people type: a host name, an IPv4 or IPv6 address (with its zone); a web address
 # of printable ASCII; the host key's SHA-256 fingerprint as OpenSSH shows it.
 HOST_NAME = re.compile(r"[A-Za-z0-9._:%-]{1,253}")
-_WEB = re.compile(r"https?://[!-~]{1,2000}")
+WEB_URL = re.compile(r"https?://[!-~]{1,2000}")
 _FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 
 
@@ -62,7 +62,9 @@ class DoorsRecord:
             return "its port is not a number from 1 to 65535"
         if not isinstance(self.fingerprint, str) or not _FINGERPRINT.fullmatch(self.fingerprint):
             return "its fingerprint is not a SHA256 fingerprint"
-        if self.web is not None and (not isinstance(self.web, str) or not _WEB.fullmatch(self.web)):
+        if self.web is not None and (
+            not isinstance(self.web, str) or not WEB_URL.fullmatch(self.web)
+        ):
             return "its web address is not an http or https address"
         if type(self.pid) is not int or self.pid <= 0:
             return "its pid is not a process id"
