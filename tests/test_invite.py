@@ -178,8 +178,8 @@ def test_invite_prints_the_lines_of_the_running_serve(run, code: str, serving: D
     result = run("invite", code.lower())
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert f"ssh -p 2222 retro.example.com {code}\n" in out
-    assert f"ssh -p 2222 retro.example.com watch {code}" in out  # the projector
+    assert f"ssh -t -p 2222 retro.example.com {code}\n" in out
+    assert f"ssh -t -p 2222 retro.example.com watch {code}" in out  # the projector
     assert "http://retro.example.com:8080/" in out  # the browser door
     assert FINGERPRINT in out
     assert "type yes" in out  # for people who never used ssh
@@ -194,7 +194,7 @@ def test_invite_leaves_out_the_doors_that_are_not_open(run, data_dir: Path, code
         out = run("invite", code).stdout
     finally:
         doors.forget(data_dir)
-    assert f"ssh retro.example.com {code}\n" in out  # the usual port needs no -p
+    assert f"ssh -t retro.example.com {code}\n" in out  # the usual port needs no -p
     assert "http" not in out and "browser" not in out
 
 
@@ -333,7 +333,7 @@ async def test_the_invite_key_at_check_in_shows_and_copies_the_invitation(
             await pilot.press("s")
             await opened_dialog(pilot)
             shown = dialog_text(app)
-            assert f"ssh -p 2222 retro.example.com {code}" in shown
+            assert f"ssh -t -p 2222 retro.example.com {code}" in shown
             assert FINGERPRINT in shown
             assert app.clipboard == invite(sessions, code).text
             assert "The invitation is on the clipboard." in [n.message for n in app._notifications]
@@ -367,7 +367,7 @@ async def test_the_invite_key_on_the_sessions_list_invites_to_the_highlighted_on
             assert "Invite people" in [c.title for c in palette(app, [])]
             await pilot.press("s")
             await opened_dialog(pilot)
-            assert f"ssh -p 2222 retro.example.com {highlighted}" in dialog_text(app)
+            assert f"ssh -t -p 2222 retro.example.com {highlighted}" in dialog_text(app)
             assert f"retro.example.com {highlighted}" in app.clipboard
     finally:
         doors.forget(data_dir)

@@ -350,7 +350,7 @@ def test_no_terminal_no_subsystem_no_forwarding(door: Door, code: str) -> None:
     )
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        f"therapy needs a terminal: connect with ssh -p {door.port} 127.0.0.1 -t CODE."
+        f"therapy needs a terminal: connect with ssh -t -p {door.port} 127.0.0.1 CODE."
     )
 
     sftp = subprocess.run(
@@ -671,10 +671,10 @@ def test_invite_prints_the_line_of_the_running_server(door: Door, code: str) -> 
 
     running = invite()
     assert running.returncode == 0, running.stderr
-    assert f"  ssh -p {door.port} 127.0.0.1 {code}\n" in running.stdout
+    assert f"  ssh -t -p {door.port} 127.0.0.1 {code}\n" in running.stdout
     fingerprint = door.said().split("Host key fingerprint: ")[1].split()[0]
     assert fingerprint in running.stdout
-    assert f"ssh -p {door.port} 127.0.0.1 {code}" in door.said().replace("CODE", code)
+    assert f"ssh -t -p {door.port} 127.0.0.1 {code}" in door.said().replace("CODE", code)
 
     door.tmux.kill()
     assert door.stop() == 0
@@ -980,3 +980,25 @@ def test_a_bad_web_address_is_one_sentence(tmp_path: Path) -> None:
         )
         assert result.returncode != 0 and said in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_the_line_serve_gives_people_opens_the_app(door: Door, code: str) -> None:
+    """The line as serve prints it, typed into a terminal: OpenSSH gives a command no
+    terminal unless asked (-t), and without one the app cannot run."""
+    line = door.said().split("Give people this line: ")[1].split("   ")[0]
+    words = line.replace("CODE", code).split()
+    assert words[0] == "ssh"
+    quiet = [
+        *(
+            "-F",
+            "/dev/null",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ),
+        *("-o", "LogLevel=ERROR", "-o", "IdentityAgent=none", "-o", "IdentitiesOnly=yes"),
+        *("-i", str(door.folder / "alex")),
+    ]
+    door.tmux.start("typed", ["ssh", *quiet, *words[1:]])
+    door.wait_for("typed", NAME_PROMPT, "the name asked, on a terminal")

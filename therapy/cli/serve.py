@@ -70,7 +70,7 @@ def serve(
     pair: str | None,
     facilitators: Path | None,
 ) -> None:
-    """An SSH server of its own in the foreground: people join with `ssh -p PORT HOST CODE`,
+    """An SSH server of its own in the foreground: people join with `ssh -t -p PORT HOST CODE`,
     no account needed; Ctrl+C stops it."""
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:

@@ -213,7 +213,7 @@ class Channel(asyncssh.SSHServerSession[bytes]):
             self.refuse(chosen)
             return
         if self.term is None:
-            self.refuse(f"therapy needs a terminal: connect with {self.door.line('-t CODE')}.")
+            self.refuse(f"therapy needs a terminal: connect with {self.door.line('CODE')}.")
             return
         role, code = chosen
         app = AppProcess(chan, self.visitor.touch, self.visitor.server.spawner)

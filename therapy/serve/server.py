@@ -35,6 +35,7 @@ from therapy.serve.connection import Visitor
 from therapy.serve.doors import DoorsRecord
 from therapy.serve.keys import host_key, key_id, read_facilitators
 from therapy.serve.process import AppProcess, Spawner
+from therapy.service.invitation import ssh_line
 
 __all__ = ["Door", "Server", "host_key", "key_id", "read_facilitators", "serve"]
 
@@ -56,8 +57,7 @@ class Door:
     web_url: str | None = None  # the browser door's address as people open it (a proxy's)
 
     def line(self, what: str = "CODE") -> str:
-        port = "" if self.port == 22 else f"-p {self.port} "
-        return f"ssh {port}{self.name} {what}"
+        return ssh_line(self.name, self.port, what)
 
 
 class Server:

@@ -6,7 +6,10 @@ The record, DATA/serve/doors.json, is held under an exclusive flock by the serve
 it, for as long as it runs: the kernel lets go of the lock when that process ends, however
 it ends, so a record nobody holds is stale (a serve killed before it could forget it), and
 so is one whose pid is gone. Nothing in it is trusted: a link, a FIFO, a file of another
-user or a huge one is damage, named and never followed, and every field is checked.
+user, a file with a second name (a hard link) or a huge one is damage, named and never
+followed, and so is a serve folder that is not the user's own, private to them (0700, as
+serve makes it: in a data folder shared with a group, a member could make it first and put
+a record of theirs in it); every field is checked.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 import os
 import re
 import shlex
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -78,8 +82,13 @@ class DoorsRecord:
 
     def ssh(self, command: str) -> str:
         """The line that runs COMMAND (a code, `watch CODE`) through the SSH door."""
-        port = "" if self.port == 22 else f"-p {self.port} "
-        return f"ssh {port}{self.host} {command}"
+        return ssh_line(self.host, self.port, command)
+
+
+def ssh_line(host: str, port: int, command: str) -> str:
+    """The line people type to run COMMAND through the SSH door. -t: OpenSSH gives a
+    command no terminal unless asked, and the app needs one."""
+    return f"ssh -t {'' if port == 22 else f'-p {port} '}{host} {command}"
 
 
 def decode(payload: bytes, path: Path) -> DoorsRecord:
@@ -106,6 +115,7 @@ def read_doors(data_dir: Path) -> DoorsRecord | None:
         with Folder.root(data_dir) as root, opened(root.folder(SERVE_FOLDER)) as serve:
             if serve is None:
                 return None
+            _check_private(serve)
             fd = serve.open_file(RECORD, os.O_RDONLY, WHAT)
             if fd is None:
                 return None
@@ -117,11 +127,24 @@ def read_doors(data_dir: Path) -> DoorsRecord | None:
         ) from None
 
 
+def _check_private(serve: Folder) -> None:
+    """Serve's folder, as opened: the user's own and private to them, as serve makes it."""
+    found = os.fstat(serve.fd)
+    if found.st_uid != os.geteuid():
+        raise not_ours(serve.path, "a folder of another user", "serve's own, private folder")
+    if stat.S_IMODE(found.st_mode) & 0o077:
+        mode = f"a folder others may open (mode {stat.S_IMODE(found.st_mode):04o})"
+        raise not_ours(serve.path, mode, "serve's own folder, private to you (0700)")
+
+
 def _held_record(file: BinaryIO, path: Path) -> DoorsRecord | None:
     """The record in FILE if its serve holds it; None if it is stale."""
     fd = file.fileno()
-    if os.fstat(fd).st_uid != os.geteuid():
+    found = os.fstat(fd)
+    if found.st_uid != os.geteuid():
         raise not_ours(path, "a file of another user", WHAT)
+    if found.st_nlink != 1:
+        raise not_ours(path, "a file with another name too (a hard link)", WHAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
