@@ -15,6 +15,7 @@ from ssh_support import therapy_script, tmux_server
 from textual.widgets import Input
 from tui_support import app_for, demo_sessions, fix_world, settle, wait
 
+from therapy.limits import TERMINAL_ROWS
 from therapy.model import Phase
 from therapy.service import Sessions
 from therapy.tui import crash
@@ -98,6 +99,36 @@ async def test_bad_bytes_typed_into_a_form_through_the_driver_keep_the_card(
         await settle(pilot)
     assert sessions.board(code).complaints[-1].text == typed
     assert not (data_dir / "logs").exists()  # nothing went wrong
+
+
+async def test_a_resize_report_typed_as_keys_is_clamped_by_the_driver(
+    data_dir: Path, monkeypatch
+) -> None:
+    """Textual takes an in-band resize report (CSI 48;rows;cols;..t) from the keys as it
+    comes: a client of therapy serve's SSH door can type one for a 5000-row screen. The
+    driver hands the app a size of TERMINAL_ROWS at most (and as many columns as asked)."""
+    fix_world(monkeypatch)
+    sessions, code = demo_sessions(data_dir, Phase.VENT)
+    app = app_for(sessions, code)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTSTP, signal.SIGCONT)}
+    reading, writing = os.pipe()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        driver = LenientDriver(app)  # (it sets ctrl+z handlers: put back below)
+        driver.fileno = reading
+        thread = threading.Thread(target=driver._run_input_thread, daemon=True)
+        thread.start()
+        try:
+            os.write(writing, b"\x1b[48;5000;90;0;0t")
+            wanted = (90, TERMINAL_ROWS)
+            await wait(pilot, lambda: tuple(app.size) == wanted, "the size was never taken")
+        finally:
+            driver.exit_event.set()
+            thread.join(10)
+            os.close(writing)
+            os.close(reading)
+            for number, handler in handlers.items():
+                signal.signal(number, handler)
 
 
 # -- other unexpected errors -----------------------------------------------------------------

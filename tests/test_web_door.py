@@ -664,3 +664,69 @@ def test_the_terminal_check_knows_the_doors_pipes_and_still_refuses_bare_ones(
     finally:
         os.close(read)
         os.close(write)
+
+
+def test_a_websocket_is_taken_for_the_doors_own_names_and_origin_only() -> None:
+    """DNS rebinding points a site's name at the door's address: Host and Origin then agree,
+    and only the names the door is reached by tell it apart. The Origin's scheme, host and
+    port are compared with the Host's (a Host without a port has the scheme's)."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from therapy.serve.web_gate import Names, same_origin, strange_host
+
+    def ours(names: Names, host: str, origin: str | None = None) -> bool:
+        headers = {"Host": host, **({"Origin": origin} if origin else {})}
+        request = make_mocked_request("GET", "/ws", headers=headers)
+        return not strange_host(request, names) and same_origin(request)
+
+    loopback = Names("127.0.0.1", ["127.0.0.1"])
+    for host in ("127.0.0.1:8080", "localhost:8080", "[::1]:8080", "LOCALHOST.:8080"):
+        assert ours(loopback, host, f"http://{host}"), host
+    assert not ours(loopback, "rebound.example:8080", "http://rebound.example:8080")
+    assert not ours(loopback, "127.0.0.1:8080", "http://127.0.0.1:9090")  # another port
+    assert not ours(loopback, "127.0.0.1", "http://127.0.0.1:443")
+    assert not ours(loopback, "127.0.0.1:8080", "null")
+    assert ours(loopback, "127.0.0.1", "https://127.0.0.1")  # through a TLS proxy
+
+    everywhere = Names("0.0.0.0", ["retro.example.com"])
+    assert ours(everywhere, "retro.example.com:8080")
+    assert ours(everywhere, "192.0.2.7:8080")  # any of its addresses: an address is not rebound
+    assert not ours(everywhere, "rebound.example:8080")
+    assert not ours(Names("192.0.2.7", []), "localhost:8080")
+
+
+def test_new_connections_from_an_address_come_at_a_rate_after_a_burst() -> None:
+    """Each connection brings three more codes to try: after the burst (a room behind one
+    NAT), one new connection every `seconds`, counted by the client (an IPv6 /64)."""
+    from therapy.serve.addresses import Arrivals, client
+
+    assert client("::ffff:192.0.2.7") == "192.0.2.7"
+    assert client("2001:db8:1:2:aaaa::1") == client("2001:db8:1:2::9") == "2001:db8:1:2::/64"
+    now = [0.0]
+    arrivals = Arrivals(burst=2, seconds=3, clock=lambda: now[0])
+    assert arrivals.arrive("2001:db8:1:2::1") is None
+    assert arrivals.arrive("2001:db8:1:2::2") is None
+    assert arrivals.arrive("2001:db8:1:2::3") == (
+        "Too many new connections from your address; try again in 3 seconds."
+    )
+    assert arrivals.arrive("2001:db8:1:3::1") is None  # another client
+    now[0] = 3.0
+    assert arrivals.arrive("2001:db8:1:2::3") is None
+    assert arrivals.arrive("2001:db8:1:2::3") is not None
+
+
+async def test_an_app_that_joins_no_session_in_time_ends(tmp_path: Path) -> None:
+    """The browser door's app asks the code, then the name and the side; one that is given
+    none within its joining time ends (the SSH door's, asking the name and side, too)."""
+    from therapy.tui.app import NOT_JOINED
+
+    sessions = Sessions(Store(tmp_path / "data"))
+    session = sessions.create(TITLE, ["Sales", "Marketing"])
+    app = TherapyApp(
+        sessions, session.code, joining=(session, None, None), cursor_blink=False, join_seconds=1
+    )
+    async with app.run_test() as pilot:
+        await until(lambda: app._exit, lambda: "the app is still asking")
+        await pilot.pause()
+    assert app.return_code == NOT_JOINED == web.NOT_JOINED
+    assert app.farewell == "No session was joined within 1 second; connect again to join."

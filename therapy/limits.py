@@ -54,7 +54,14 @@ CODE_TRIES = 3
 # of connections cannot take the host's processes or memory.
 SERVE_CONNECTIONS = 256  # connections at once, from everyone
 SERVE_CONNECTIONS_PER_ADDRESS = 64  # from one address: an office behind one NAT, the bench's 40
+# New connections from one address (an IPv6 client's /64): SERVE_CONNECTIONS_PER_ADDRESS at
+# once (a room behind one NAT joins together), then one every this many seconds: each brings
+# CODE_TRIES more session codes to guess, and reconnecting must not start the slowing again.
+SERVE_CONNECTION_SECONDS = 3
 SERVE_LOGIN_SECONDS = 30  # to finish the SSH handshake, or to send a request to the browser door
+# To join a session in the app (the code, the name and the side): a connection that has not
+# holds an app (40 to 56 MB) for nothing.
+SERVE_JOIN_SECONDS = 120
 SERVE_IDLE_SECONDS = 3600  # a connection with no byte either way for this long ends
 SERVE_HANGUP_SECONDS = 3  # an app told its connection is gone has this long before it is killed
 
@@ -66,3 +73,10 @@ SERVE_WEB_MESSAGE_BYTES = 64 * 1024  # a larger message ends its connection, wit
 SERVE_WEB_INPUT_BYTES = 1024
 SERVE_WEB_COLUMNS = 400
 SERVE_WEB_ROWS = 150
+
+# Any terminal the app draws on, whatever size it says it is (a pty's size, a resize, an
+# in-band resize report typed as keys): a larger one is drawn this large (the screen is
+# drawn in memory, cell by cell; 2,000 x 2,000 is 8 MB a frame). A 4K screen in a tiny font
+# is about 500 x 130.
+TERMINAL_COLUMNS = 1_000
+TERMINAL_ROWS = 400

@@ -70,3 +70,9 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     """'1 complaint', '0 complaints', '2 complaints' ('1 win or appreciation', '2 wins and
     appreciations' when the word's plural is given)."""
     return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def duration(seconds: float) -> str:
+    """'2 minutes', '90 seconds': in minutes when they are whole."""
+    whole = int(seconds)
+    return plural(whole // 60, "minute") if whole % 60 == 0 and whole else plural(whole, "second")

@@ -145,8 +145,10 @@ def run_participant(
     side: str | None,
     restricted: bool = False,
     one_session: bool = False,
+    join_seconds: float | None = None,
 ) -> None:
-    """Join (asking in the app for what is missing), then follow the session."""
+    """Join (asking in the app for what is missing), then follow the session. JOIN_SECONDS:
+    the app ends if what it asks is not answered within them (therapy serve's doors)."""
     from therapy.model import Actor, Role
 
     sessions = config.sessions
@@ -161,7 +163,14 @@ def run_participant(
         run_app(config, code, viewer, restricted=restricted, one_session=one_session)
     else:
         joining = (session, name, side)
-        run_app(config, code, joining=joining, restricted=restricted, one_session=one_session)
+        run_app(
+            config,
+            code,
+            joining=joining,
+            restricted=restricted,
+            one_session=one_session,
+            join_seconds=join_seconds,
+        )
 
 
 def has_terminal() -> bool:
@@ -194,6 +203,7 @@ def run_app(
     joining: Joining | None = None,
     restricted: bool = False,
     one_session: bool = False,
+    join_seconds: float | None = None,
 ) -> None:
     require_terminal()
     from therapy.tui.app import TherapyApp
@@ -211,12 +221,13 @@ def run_app(
         joining=joining,
         restricted=restricted,
         one_session=one_session,
+        join_seconds=join_seconds,
     )
     app.run()
-    if app.return_code:
-        raise SystemExit(app.return_code)
     if app.farewell:
         click.echo(app.farewell, err=True)
+    if app.return_code:
+        raise SystemExit(app.return_code)
 
 
 @cli.command()

@@ -3,8 +3,10 @@ app on the door's pipes (TEXTUAL_DRIVER: therapy.tui.driver:BrowserDriver), whic
 session's code itself (there is no terminal to ask it on first), then the name and side.
 
     python -m therapy.serve.browser_app --data-dir DATA [--prompts PROMPTS] [--pair PAIR]
+        [--join-seconds SECONDS]
 
-Exit status: the app's (therapy.tui.screens.code.WRONG_CODES when the codes were wrong)."""
+Exit status: the app's (therapy.tui.screens.code.WRONG_CODES when the codes were wrong,
+therapy.tui.app.NOT_JOINED when no session was joined within SECONDS)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from therapy.limits import SERVE_JOIN_SECONDS
 from therapy.model import Session, TherapyError, pair_keys
 from therapy.service import Sessions, normalise_code
 
@@ -38,6 +41,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--prompts", type=Path)
     parser.add_argument("--pair")
+    parser.add_argument("--join-seconds", type=float, default=SERVE_JOIN_SECONDS)
     given = parser.parse_args(argv)
 
     from therapy.store import Store
@@ -50,6 +54,7 @@ def main(argv: list[str]) -> int:
         cursor_blink=False,  # a blink is output: the door would never find the page idle
         restricted=True,
         one_session=True,
+        join_seconds=given.join_seconds,
     )
     app.run()
     return app.return_code or 0

@@ -17,6 +17,7 @@ with warnings.catch_warnings():
 from therapy.model import TherapyError
 from therapy.serve.private import make_once, private
 from therapy.store.files import Folder
+from therapy.text import shown
 
 HOST_KEY = "ssh_host_ed25519_key"
 
@@ -55,7 +56,9 @@ def _read_key(folder: Folder) -> bytes | None:
 
 
 def read_facilitators(path: Path) -> frozenset[str]:
-    """The key ids in an authorized_keys-format file: options before a key are skipped."""
+    """The key ids in an authorized_keys-format file. A line with options before its key
+    (from=, expiry-time=, cert-authority, ...) is refused: they narrow what the key may do,
+    and therapy serve does not honour them, so the key would facilitate without them."""
     ids = set()
     for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
         words = line.split()
@@ -63,10 +66,17 @@ def read_facilitators(path: Path) -> frozenset[str]:
             continue
         for at in range(len(words) - 1):
             try:
-                ids.add(key_id(asyncssh.import_public_key(f"{words[at]} {words[at + 1]}")))
-                break
+                key = asyncssh.import_public_key(f"{words[at]} {words[at + 1]}")
             except (asyncssh.KeyImportError, ValueError):
                 continue
+            if at > 0:
+                options = shown(" ".join(words[:at]), 60)
+                raise TherapyError(
+                    f"Line {number} of {path} gives its key options ({options}), which "
+                    "therapy serve does not honour: list the key alone, or not at all."
+                )
+            ids.add(key_id(key))
+            break
         else:
             raise TherapyError(f"Line {number} of {path} holds no public key.")
     return frozenset(ids)

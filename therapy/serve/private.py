@@ -95,4 +95,5 @@ def _inner(parent: Folder, name: str) -> Folder:
     if os.fstat(folder.fd).st_uid != os.geteuid():
         folder.close()
         raise TherapyError(f"{folder.path} is not yours; therapy serve keeps out.")
+    os.fchmod(folder.fd, _MODE)  # made by hand, say: `therapy invite` reads only a private one
     return folder

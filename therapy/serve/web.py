@@ -9,11 +9,11 @@ through a shell with the server's whole environment, titles the page with that c
 lists its static folder, serves downloads, trusts every message and caps nothing. Here the
 door listens and routes, and its parts live beside it: what it answers over HTTP in web_page
 (one page, five static files; every other path is refused); who may come in, and how many, in
-web_gate (websockets capped in all and per address with the SSH door's limits, TCP
-connections too, an Origin check); each page's websocket and app process in web_visit (a
-message checked and bounded, a size clamped, an idle page ended, an app whose page went asked
-to quit, then killed with everything it started). What the CLI and the tests use is
-importable from here.
+web_gate (websockets capped in all and per address with the SSH door's limits, new ones in
+rate, TCP connections too, a Host and an Origin check); each page's websocket and app
+process in web_visit (a message checked and bounded, a size clamped, an idle page ended, an
+app whose page went asked to quit, then killed with everything it started). What the CLI and
+the tests use is importable from here.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from aiohttp import WSCloseCode, web
 
 from therapy.model import TherapyError
 from therapy.serve.doors import reachable_host
-from therapy.serve.web_gate import Caps, Counted, Gate, Listener, same_origin
+from therapy.serve.web_gate import Caps, Counted, Gate, Listener, Names, same_origin, strange_host
 from therapy.serve.web_page import Pages, plain
 from therapy.serve.web_visit import (
     BROWSER_DRIVER,
+    NOT_JOINED,
     WRONG_CODES,
     Served,
     Visit,
@@ -39,6 +40,7 @@ from therapy.serve.web_visit import (
 
 __all__ = [
     "BROWSER_DRIVER",
+    "NOT_JOINED",
     "STOPPED",
     "WRONG_CODES",
     "Caps",
@@ -97,6 +99,7 @@ class WebDoor:
         self.runner = web.ServerRunner(self.server, shutdown_timeout=1)
         self.port = 0
         self.url = ""
+        self.names = Names("", ())  # once it listens: the names it is reached by
 
     async def listen(self, host: str, port: int, name: str | None) -> None:
         await self.runner.setup()
@@ -111,6 +114,7 @@ class WebDoor:
         self.port = int(self.runner.addresses[0][1])
         reached = name if name and host in ("0.0.0.0", "::", "") else reachable_host(host)
         self.url = f"http://{f'[{reached}]' if ':' in reached else reached}:{self.port}/"
+        self.names = Names(host, (reached, *([name] if name else [])))
         self.say(f"therapy serve: browsers join at {self.url} (participants only)")
 
     async def close(self) -> None:
@@ -130,6 +134,10 @@ class WebDoor:
         return self.pages.answer(request)
 
     async def connect(self, request: web.BaseRequest) -> web.StreamResponse:
+        if strange_host(request, self.names):
+            # DNS rebinding: a site's own name pointed at this address, its page in a
+            # visitor's browser (its files are the door's, and harmless; its apps are not)
+            return plain(421, "This door answers to its own address only; open that one.")
         if not same_origin(request):
             # another site's page in a visitor's browser (the door has no cookies to steal,
             # but it may be reachable from that browser only, as on 127.0.0.1)

@@ -27,11 +27,12 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from therapy.limits import SERVE_WEB_COLUMNS, SERVE_WEB_ROWS
 from therapy.serve.web_gate import Caps
-from therapy.text import plural, shown
+from therapy.text import duration, shown
 
 # the app's driver, by import path (TEXTUAL_DRIVER); therapy.cli.app's has_terminal knows it
 BROWSER_DRIVER = "therapy.tui.driver:BrowserDriver"
 WRONG_CODES = 3  # the app's exit status after wrong codes (therapy.tui.screens.code's)
+NOT_JOINED = 4  # no session joined within Caps.join_seconds (therapy.tui.app's)
 SCREEN_BYTES = 32 * 1024 * 1024  # one frame from the app, at most: far beyond a full redraw
 RESIZE_SECONDS = 0.1  # a storm of resizes reaches the app as one every this often
 
@@ -158,6 +159,9 @@ class Visit:
             return "The app closed; what you saved is kept. Reload the page to join again."
         if status == WRONG_CODES:
             return "Those codes open no session here; check the code with your facilitator."
+        if status == NOT_JOINED:
+            given = duration(self.door.caps.join_seconds)
+            return f"No session was joined within {given}; reload the page to join again."
         last = self.errors.decode(errors="replace").strip().splitlines()[-1:]
         self.door.say(f"therapy serve: a browser's app ended ({status}): {shown(''.join(last))}")
         return "The app stopped; what you saved is kept. Reload the page to go on."
@@ -167,7 +171,8 @@ class Visit:
         prompts = [] if served.prompts is None else ["--prompts", str(served.prompts)]
         pair = [] if served.pair is None else ["--pair", served.pair]
         command = [sys.executable, "-m", "therapy.serve.browser_app"]
-        return [*command, "--data-dir", str(served.data_dir), *prompts, *pair]
+        join = ["--join-seconds", f"{self.door.caps.join_seconds:g}"]
+        return [*command, "--data-dir", str(served.data_dir), *prompts, *pair, *join]
 
     def env(self) -> dict[str, str]:
         """The app's whole environment: nothing of the server's but its PATH and HOME."""
@@ -198,8 +203,7 @@ class Visit:
         loop = asyncio.get_running_loop()
         while (left := self.last + self.door.caps.idle_seconds - loop.time()) > 0:
             await asyncio.sleep(left + 0.05)
-        seconds = int(self.door.caps.idle_seconds)
-        idle = plural(seconds // 60, "minute") if seconds % 60 == 0 else plural(seconds, "second")
+        idle = duration(self.door.caps.idle_seconds)
         self.ending = f"Nothing happened for {idle}; reload the page to join again."
 
     async def screen(self) -> None:

@@ -10,10 +10,11 @@ from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.timer import Timer
 
 from therapy.model import FACILITATOR, Actor, Participant, Role, Session
 from therapy.service import Sessions, SessionView
-from therapy.text import strip_controls
+from therapy.text import duration, strip_controls
 from therapy.tui import crash
 from therapy.tui.commands import close_dialogs, close_session, open_history, palette, show_help
 from therapy.tui.live import Live
@@ -24,6 +25,7 @@ from therapy.tui.widgets.phase_screen import current_phase_screen
 
 Opened = tuple[SessionView, tuple[int, int, int] | None]
 Joining = tuple[Session, str | None, str | None]  # the session, the name and side given
+NOT_JOINED = 4  # the app's exit status when no session was joined in time (wrong codes: 3)
 
 
 class TherapyApp(crash.ReportingApp):
@@ -42,6 +44,7 @@ class TherapyApp(crash.ReportingApp):
         restricted: bool = False,
         one_session: bool = False,
         asking: Callable[[str], Session | None] | None = None,
+        join_seconds: float | None = None,
     ) -> None:
         """`opened`: the session's first view, loaded before the app starts, so that its
         first frame is the phase itself rather than an "Opening" screen. `joining`: ask
@@ -49,7 +52,9 @@ class TherapyApp(crash.ReportingApp):
         account (therapy ssh): nothing that writes files or leaves the session.
         `one_session`: a key that opens this session only (therapy ssh --session): no pair
         history, which is all about the pair's other sessions. `asking`, with no code: ask
-        the code in the app (the session it opens, or None), then join (the browser door)."""
+        the code in the app (the session it opens, or None), then join (the browser door).
+        `join_seconds`: asking or joining, the app ends (NOT_JOINED) if no session is joined
+        within this time: a connection to therapy serve that does not join holds an app."""
         super().__init__()
         self.sessions = sessions
         self.code = code
@@ -60,10 +65,15 @@ class TherapyApp(crash.ReportingApp):
         self.restricted = restricted
         self.one_session = one_session
         self.asking = asking
+        self.join_seconds = join_seconds
+        self.join_timer: Timer | None = None
         self.live: Live | None = None
         self.farewell: str | None = None  # said on the terminal once the app has closed
 
     def on_mount(self) -> None:
+        asks = self.code is None and self.asking is not None
+        if self.join_seconds is not None and (asks or self.joining is not None):
+            self.join_timer = self.set_timer(self.join_seconds, self._not_joined)
         # Pushed over the (blank) default screen, so that every later screen can replace it.
         if self.code is None and self.asking is not None:
             from therapy.tui.screens.code import CodeScreen
@@ -132,9 +142,16 @@ class TherapyApp(crash.ReportingApp):
         self.joining = (session, None, None)
         self.push_screen(JoinScreen(self.sessions, session, None, None), self._joined)
 
+    def _not_joined(self) -> None:
+        given = duration(self.join_seconds or 0)
+        self.farewell = f"No session was joined within {given}; connect again to join."
+        self.exit(return_code=NOT_JOINED)
+
     def _joined(self, participant: Participant | None) -> None:
         if participant is None or self.code is None:
             return
+        if self.join_timer is not None:
+            self.join_timer.stop()
         self.viewer = Actor(Role.PARTICIPANT, participant.id)
         self.push_screen(Opening())
         self.open_session(self.code)

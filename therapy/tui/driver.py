@@ -15,6 +15,11 @@ BrowserDriver is Textual's web driver for the browser door (therapy.serve.web), 
 the page's keys and sizes on the app's stdin and reads its screen from its stdout: both pipes.
 A closed stdin or a failed write says the door (or the browser) is gone, and ends the app; it
 opens no address in the browser and delivers no file to it.
+
+Both draw on a terminal of TERMINAL_COLUMNS x TERMINAL_ROWS at most (the browser door's on
+SERVE_WEB_COLUMNS x SERVE_WEB_ROWS), whatever size it says it is: Textual takes an in-band
+resize report (CSI 48;rows;cols;..t) from the keys as it comes, so a client of either door
+can type one, and a pty may be 65535 x 65535. The screen is drawn in memory, cell by cell.
 """
 
 from __future__ import annotations
@@ -27,17 +32,37 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, TextIO
 
+from textual import events
 from textual._loop import loop_last
 from textual._parser import ParseError
 from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
 from textual.drivers.web_driver import WebDriver
+from textual.geometry import Size
+from textual.message import Message
+
+from therapy.limits import SERVE_WEB_COLUMNS, SERVE_WEB_ROWS, TERMINAL_COLUMNS, TERMINAL_ROWS
 
 
 def stdin_decoder() -> Callable[[bytes, bool], str]:
     """Decodes stdin piece by piece as it arrives: a character split between two reads is
     kept for the next, and bytes that are not UTF-8 become U+FFFD instead of raising."""
     return getincrementaldecoder("utf-8")(errors="replace").decode
+
+
+def clamped(size: tuple[int, int], columns: int, rows: int) -> tuple[int, int]:
+    width, height = size
+    return max(1, min(width, columns)), max(1, min(height, rows))
+
+
+def clamped_resize(message: Message, columns: int, rows: int) -> Message:
+    """A resize (an in-band report typed as keys, too) to a size drawn at most this large."""
+    if not isinstance(message, events.Resize):
+        return message
+    size = Size(*clamped(message.size, columns, rows))
+    if size == message.size:
+        return message
+    return events.Resize(size, size)  # (its pixel size no longer matches: left out)
 
 
 class TerminalOutput:
@@ -77,6 +102,13 @@ class LenientDriver(LinuxDriver):
     def terminal_gone(self) -> None:
         """End the app, from any thread, as a hangup signal would have (none may come)."""
         self._loop.call_soon_threadsafe(self._app.exit)
+
+    def _get_terminal_size(self) -> tuple[int, int]:
+        """The pty's size (at the start, and on each SIGWINCH), as the app draws it."""
+        return clamped(super()._get_terminal_size(), TERMINAL_COLUMNS, TERMINAL_ROWS)
+
+    def process_message(self, message: Message) -> None:
+        super().process_message(clamped_resize(message, TERMINAL_COLUMNS, TERMINAL_ROWS))
 
     def run_input_thread(self) -> None:
         """LinuxDriver.run_input_thread of the pinned Textual, with stdin_decoder as its
@@ -127,6 +159,27 @@ class LenientDriver(LinuxDriver):
 
 class BrowserDriver(WebDriver):
     lost = False  # a write failed: later ones are dropped
+    columns = min(SERVE_WEB_COLUMNS, TERMINAL_COLUMNS)
+    rows = min(SERVE_WEB_ROWS, TERMINAL_ROWS)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self._size is not None:  # from COLUMNS and ROWS, which the door clamps already
+            self._size = clamped(self._size, self.columns, self.rows)
+
+    def process_message(self, message: Message) -> None:
+        """The page's keys, parsed: a resize report among them is clamped as the door
+        clamps the size the page sends."""
+        super().process_message(clamped_resize(message, self.columns, self.rows))
+
+    def on_meta(self, packet_type: str, payload: dict[str, object]) -> None:
+        if packet_type == "resize":  # the door's, clamped there: clamped again all the same
+            width, height = payload.get("width"), payload.get("height")
+            if not isinstance(width, int) or not isinstance(height, int):
+                return
+            width, height = clamped((width, height), self.columns, self.rows)
+            payload = {**payload, "width": width, "height": height}
+        super().on_meta(packet_type, payload)
 
     def terminal_gone(self) -> None:
         """End the app, from any thread: the door closed its end, or stopped reading."""
