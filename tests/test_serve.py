@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -513,11 +514,58 @@ def test_connections_are_capped_in_all_and_per_address(tmp_path: Path) -> None:
         assert server.admit("10.0.0.1") is None
     assert "Your address holds" in (server.admit("10.0.0.1") or "")
     server.leave("10.0.0.1")
-    assert server.admit("10.0.0.1") is None
+    # a place is free again, but the address spent its burst of new connections at once
+    assert "Too many new connections" in (server.admit("10.0.0.1") or "")
+    # an IPv6 client is its /64: a machine cannot pass as a crowd by changing addresses
+    for n in range(SERVE_CONNECTIONS_PER_ADDRESS):
+        assert server.admit(f"2001:db8::{n + 1:x}") is None
+    assert "Your address holds" in (server.admit("2001:db8::ffff:1") or "")
     others = (f"10.0.1.{n}" for n in range(SERVE_CONNECTIONS))
     while sum(server.addresses.values()) < SERVE_CONNECTIONS:
         assert server.admit(next(others)) is None
     assert "connections already" in (server.admit(next(others)) or "")
+
+
+def test_questions_left_unanswered_end_the_connection(tmp_path: Path) -> None:
+    """A door whose code (or name) is never typed ends itself with a sentence once the join
+    time is over, instead of holding its process for the idle hour."""
+    import pty
+
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import therapy.cli.serve as s; s.SERVE_JOIN_SECONDS = 2; "
+            "from therapy.cli import main; main()",
+            *("--data-dir", str(tmp_path / "data"), "door"),
+        ],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "SSH_ORIGINAL_COMMAND": ""},
+        start_new_session=True,
+    )
+    os.close(slave)
+    said = b""
+    try:
+        while b"connect again to join" not in said:
+            ready, _, _ = select.select([master], [], [], 30)
+            assert ready, f"nothing said within 30 s: {said!r}"
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            said += chunk
+        assert process.wait(30) == 4, said
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        os.close(master)
+    assert b"No session was joined within" in said, said
+    assert b"Traceback" not in said
 
 
 # -- what the door refuses, tried with the real OpenSSH tools ------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import sys
 import termios
 import time
@@ -22,6 +23,7 @@ from therapy.cli.app import (
     run_app,
     run_participant,
 )
+from therapy.limits import SERVE_JOIN_SECONDS
 from therapy.model import OBSERVER, Actor, Participant, Role, Session, TherapyError
 from therapy.service import Sessions
 
@@ -132,21 +134,47 @@ def door(config: Config, role: str, pair: str | None) -> None:
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
     require_terminal()
     sessions = config.sessions
+    _join_deadline(SERVE_JOIN_SECONDS)  # a connection that never answers holds no app for long
     typed = os.environ.get("SSH_ORIGINAL_COMMAND", "").strip() or ask_on_terminal(1)
     code = open_session(sessions, Key(pair), typed, ask_on_terminal, time.sleep).code
+    key = os.environ.get("THERAPY_SERVE_KEY") or None
+    participant = None
+    if role == "participant" and key is not None:
+        participant = sessions.participant_for_key(code, key) or join_with_key(sessions, code, key)
+    signal.alarm(0)
     if role == "facilitator":
         run_app(config, code, restricted=True, one_session=True)
-        return
-    if role == "observer":
+    elif role == "observer":
         run_app(config, code, viewer=OBSERVER, restricted=True, one_session=True)
-        return
-    key = os.environ.get("THERAPY_SERVE_KEY") or None
-    if key is None:  # the side and the name are asked in the app
-        run_participant(config, code, None, None, restricted=True, one_session=True)
-        return
-    participant = sessions.participant_for_key(code, key) or join_with_key(sessions, code, key)
-    viewer = Actor(Role.PARTICIPANT, participant.id)
-    run_app(config, code, viewer, restricted=True, one_session=True)
+    elif participant is None:  # no key: the side and the name are asked in the app
+        run_participant(
+            config,
+            code,
+            None,
+            None,
+            restricted=True,
+            one_session=True,
+            join_seconds=SERVE_JOIN_SECONDS,
+        )
+    else:
+        viewer = Actor(Role.PARTICIPANT, participant.id)
+        run_app(config, code, viewer, restricted=True, one_session=True)
+
+
+def _join_deadline(seconds: int) -> None:
+    """End the connection with a sentence if its questions are not answered in time."""
+
+    def expired(signum: int, frame: object) -> None:
+        click.echo(
+            f"\r\nNo session was joined within {seconds // 60} minutes; connect again to join.",
+            err=True,
+        )
+        from therapy.tui.app import NOT_JOINED
+
+        raise SystemExit(NOT_JOINED)
+
+    signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
 
 
 @cli.command(hidden=True)

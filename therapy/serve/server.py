@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # cryptography deprecates DSA, which asyncssh still names
@@ -31,6 +32,7 @@ from therapy.limits import (
 )
 from therapy.model import TherapyError
 from therapy.serve import doors
+from therapy.serve.addresses import Arrivals, client
 from therapy.serve.connection import Visitor
 from therapy.serve.doors import DoorsRecord
 from therapy.serve.keys import host_key, key_id, read_facilitators
@@ -71,9 +73,12 @@ class Server:
         self.visitors: set[Visitor] = set()
         self.spawner: Spawner | None = None  # None: each app starts in a fresh process
         self.stopping = False
+        self.arrivals = Arrivals()  # new connections per client, as the browser door counts
 
     def admit(self, address: str) -> str | None:
-        """Why a new connection from `address` is refused, or None: it is counted in."""
+        """Why a new connection from `address` is refused, or None: it is counted in. A
+        client is its address, or its /64 for IPv6."""
+        address = client(address)
         if self.stopping:
             return "therapy serve is stopping."
         if sum(self.addresses.values()) >= SERVE_CONNECTIONS:
@@ -83,10 +88,14 @@ class Server:
                 f"Your address holds {SERVE_CONNECTIONS_PER_ADDRESS} connections already; "
                 "close one first."
             )
+        refusal = self.arrivals.arrive(address)
+        if refusal is not None:
+            return refusal
         self.addresses[address] += 1
         return None
 
     def leave(self, address: str) -> None:
+        address = client(address)
         self.addresses[address] -= 1
         if self.addresses[address] <= 0:
             del self.addresses[address]
@@ -139,7 +148,8 @@ async def _serve(door: Door, key: asyncssh.SSHKey, say: Callable[[str], None]) -
         from therapy.serve.web import open_web  # aiohttp only when asked
 
         try:
-            web_door = await open_web(door, *door.web, say, name=door.name)
+            public = door.name if door.web_url is None else urlsplit(door.web_url).hostname
+            web_door = await open_web(door, *door.web, say, name=public or door.name)
         except TherapyError:
             listener.close()
             await listener.wait_closed()
