@@ -71,7 +71,7 @@ SERVE_WEB_MESSAGE_BYTES = 64 * 1024  # a larger message ends its connection, wit
 # What a page sends its app, in bytes a second once a burst of 16 times this is spent: more
 # waits in the browser (Textual queues every key it is sent, in memory, however many come).
 SERVE_WEB_INPUT_BYTES = 1024
-SERVE_WEB_COLUMNS = 400
+SERVE_WEB_COLUMNS = 400  # both doors: a page, or a pty of the SSH door
 SERVE_WEB_ROWS = 150
 
 # Any terminal the app draws on, whatever size it says it is (a pty's size, a resize, an
