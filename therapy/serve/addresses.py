@@ -9,10 +9,15 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from therapy.limits import SERVE_CONNECTION_SECONDS, SERVE_CONNECTIONS_PER_ADDRESS
+from therapy.limits import (
+    SERVE_CONNECTION_SECONDS,
+    SERVE_CONNECTIONS,
+    SERVE_CONNECTIONS_PER_ADDRESS,
+)
 from therapy.text import plural
 
 IPV6_CLIENT = 64  # the prefix one IPv6 client holds (a home, a cloud machine)
@@ -81,3 +86,39 @@ class Arrivals:
         for key, bucket in list(self.buckets.items()):
             if bucket.tokens * self.seconds + now - bucket.at >= filling:
                 del self.buckets[key]
+
+
+class Clients:
+    """The connections of one door, in all and by client, and the new ones by client in
+    rate: why a new one is refused (one sentence), or None and it is counted in."""
+
+    def __init__(
+        self,
+        connections: int = SERVE_CONNECTIONS,
+        per_client: int = SERVE_CONNECTIONS_PER_ADDRESS,
+        arrivals: Arrivals | None = None,
+    ) -> None:
+        self.connections = connections
+        self.per_client = per_client
+        self.arrivals = arrivals or Arrivals()
+        self.addresses: Counter[str] = Counter()
+
+    def admit(self, address: str) -> str | None:
+        key = client(address)
+        if sum(self.addresses.values()) >= self.connections:
+            held = plural(self.connections, "connection")
+            return f"therapy serve holds {held} already; try later."
+        if self.addresses[key] >= self.per_client:
+            held = plural(self.per_client, "connection")
+            return f"Your address holds {held} already; close one first."
+        refusal = self.arrivals.arrive(address)
+        if refusal is not None:
+            return refusal
+        self.addresses[key] += 1
+        return None
+
+    def leave(self, address: str) -> None:
+        key = client(address)
+        self.addresses[key] -= 1
+        if self.addresses[key] <= 0:
+            del self.addresses[key]

@@ -25,14 +25,12 @@ with warnings.catch_warnings():
     import asyncssh
 
 from therapy.limits import (
-    SERVE_CONNECTIONS,
-    SERVE_CONNECTIONS_PER_ADDRESS,
     SERVE_HANGUP_SECONDS,
     SERVE_LOGIN_SECONDS,
 )
 from therapy.model import TherapyError
 from therapy.serve import doors
-from therapy.serve.addresses import Arrivals, client
+from therapy.serve.addresses import Clients
 from therapy.serve.connection import Visitor
 from therapy.serve.doors import DoorsRecord
 from therapy.serve.keys import host_key, key_id, read_facilitators
@@ -67,38 +65,26 @@ class Server:
 
     def __init__(self, door: Door) -> None:
         self.door = door
-        self.addresses: Counter[str] = Counter()
+        self.clients = Clients()  # as the browser door counts its pages
         self.apps: set[AppProcess] = set()
         self.tasks: set[asyncio.Task[None]] = set()  # each channel's run
         self.visitors: set[Visitor] = set()
         self.spawner: Spawner | None = None  # None: each app starts in a fresh process
         self.stopping = False
-        self.arrivals = Arrivals()  # new connections per client, as the browser door counts
 
     def admit(self, address: str) -> str | None:
-        """Why a new connection from `address` is refused, or None: it is counted in. A
-        client is its address, or its /64 for IPv6."""
-        address = client(address)
+        """Why a new connection from `address` is refused, or None: it is counted in (a
+        client is its address, or its IPv6 /64; therapy.serve.addresses)."""
         if self.stopping:
             return "therapy serve is stopping."
-        if sum(self.addresses.values()) >= SERVE_CONNECTIONS:
-            return f"therapy serve holds {SERVE_CONNECTIONS} connections already; try later."
-        if self.addresses[address] >= SERVE_CONNECTIONS_PER_ADDRESS:
-            return (
-                f"Your address holds {SERVE_CONNECTIONS_PER_ADDRESS} connections already; "
-                "close one first."
-            )
-        refusal = self.arrivals.arrive(address)
-        if refusal is not None:
-            return refusal
-        self.addresses[address] += 1
-        return None
+        return self.clients.admit(address)
 
     def leave(self, address: str) -> None:
-        address = client(address)
-        self.addresses[address] -= 1
-        if self.addresses[address] <= 0:
-            del self.addresses[address]
+        self.clients.leave(address)
+
+    @property
+    def addresses(self) -> Counter[str]:
+        return self.clients.addresses
 
     async def stop(self) -> None:
         """Every app is told (SIGHUP) and given time to end; then every connection closes."""

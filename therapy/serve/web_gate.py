@@ -34,8 +34,7 @@ from therapy.limits import (
     SERVE_WEB_INPUT_BYTES,
     SERVE_WEB_MESSAGE_BYTES,
 )
-from therapy.serve.addresses import Arrivals, client
-from therapy.text import plural
+from therapy.serve.addresses import Arrivals, Clients, client
 
 
 class Gate(Protocol):
@@ -62,35 +61,15 @@ class Caps:
     tcp_per_address: int = 4 * SERVE_CONNECTIONS_PER_ADDRESS
 
 
-class Counted:
-    """The websockets of one door, in all and by client (therapy.serve.addresses.client),
-    and the new ones by client in rate (the SSH door's Server counts the same way: pass it
-    as the gate to count both doors together)."""
+class Counted(Clients):
+    """The websockets of one door, counted as the SSH door's Server counts its connections
+    (therapy.serve.addresses.Clients), with the caps of `caps`."""
 
     def __init__(self, caps: Caps) -> None:
+        super().__init__(
+            caps.connections, caps.per_address, Arrivals(caps.burst, caps.connection_seconds)
+        )
         self.caps = caps
-        self.addresses: Counter[str] = Counter()
-        self.arrivals = Arrivals(caps.burst, caps.connection_seconds)
-
-    def admit(self, address: str) -> str | None:
-        key = client(address)
-        if sum(self.addresses.values()) >= self.caps.connections:
-            held = plural(self.caps.connections, "connection")
-            return f"therapy serve holds {held} already; try later."
-        if self.addresses[key] >= self.caps.per_address:
-            held = plural(self.caps.per_address, "connection")
-            return f"Your address holds {held} already; close one first."
-        refusal = self.arrivals.arrive(address)
-        if refusal is not None:
-            return refusal
-        self.addresses[key] += 1
-        return None
-
-    def leave(self, address: str) -> None:
-        key = client(address)
-        self.addresses[key] -= 1
-        if self.addresses[key] <= 0:
-            del self.addresses[key]
 
 
 class Listener(web.Server):
