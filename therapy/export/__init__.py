@@ -340,10 +340,10 @@ def write_file(path: Path, text: str) -> None:
 
     path = path.expanduser()
     try:
-        folder = Folder(os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), path)
+        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as error:
         raise cannot_write(path, error, "nothing was written") from None
-    with folder:
+    with Folder(fd, path.parent) as folder:
         try:
             old = folder.lstat(path.name)
         except OSError as error:
