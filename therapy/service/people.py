@@ -152,8 +152,7 @@ class PeopleRules(ServiceBase):
         secret = snapshot.session.seat_key
         if secret is None:
             return None  # nobody's key was kept here yet
-        held = _key_of(bytes.fromhex(secret), key)
-        return next((p for p in snapshot.participants.values() if p.key == held), None)
+        return _known(snapshot, _key_of(bytes.fromhex(secret), key), None, None)
 
     def attend(self, code: str, participant_id: int) -> Attendance:
         """Mark a participant as here for as long as the returned handle stays open (and the
