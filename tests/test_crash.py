@@ -8,6 +8,8 @@ import os
 import shutil
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -66,6 +68,27 @@ def test_the_app_reads_a_terminal_with_the_lenient_driver(sessions: Sessions) ->
     assert TherapyApp(sessions).driver_class is LenientDriver
 
 
+@contextmanager
+def driver_reading(app: TherapyApp) -> Iterator[tuple[int, threading.Thread]]:
+    """The app's driver reading a pipe in its own input thread, as it reads a terminal: the
+    pipe's end to write to, and the thread, stopped (and the pipe closed) on leaving."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTSTP, signal.SIGCONT)}
+    reading, writing = os.pipe()
+    driver = LenientDriver(app)  # (it sets ctrl+z handlers: put back below)
+    driver.fileno = reading
+    thread = threading.Thread(target=driver._run_input_thread, daemon=True)
+    thread.start()
+    try:
+        yield writing, thread
+    finally:
+        driver.exit_event.set()
+        thread.join(10)
+        os.close(writing)
+        os.close(reading)
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+
+
 async def test_bad_bytes_typed_into_a_form_through_the_driver_keep_the_card(
     data_dir: Path, monkeypatch
 ) -> None:
@@ -73,26 +96,13 @@ async def test_bad_bytes_typed_into_a_form_through_the_driver_keep_the_card(
     fix_world(monkeypatch)
     sessions, code = demo_sessions(data_dir, Phase.VENT)
     app = app_for(sessions, code)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGTSTP, signal.SIGCONT)}
-    reading, writing = os.pipe()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         answer = await open_form(pilot, "They")
-        driver = LenientDriver(app)  # (it sets ctrl+z handlers: put back below)
-        driver.fileno = reading
-        thread = threading.Thread(target=driver._run_input_thread, daemon=True)
-        thread.start()
-        try:
+        with driver_reading(app) as (writing, thread):
             os.write(writing, b" " + BAD + b" never call")
             typed = "They \ufffd\ufffd\ufffd never call"
             await wait(pilot, lambda: answer.value == typed, "the bytes read as U+FFFD")
-        finally:
-            driver.exit_event.set()
-            thread.join(10)
-            os.close(writing)
-            os.close(reading)
-            for number, handler in handlers.items():
-                signal.signal(number, handler)
         assert not thread.is_alive()
         assert app.is_running and isinstance(app.screen, TextPrompt)
         await pilot.press("enter")
@@ -110,25 +120,12 @@ async def test_a_resize_report_typed_as_keys_is_clamped_by_the_driver(
     fix_world(monkeypatch)
     sessions, code = demo_sessions(data_dir, Phase.VENT)
     app = app_for(sessions, code)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGTSTP, signal.SIGCONT)}
-    reading, writing = os.pipe()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        driver = LenientDriver(app)  # (it sets ctrl+z handlers: put back below)
-        driver.fileno = reading
-        thread = threading.Thread(target=driver._run_input_thread, daemon=True)
-        thread.start()
-        try:
+        with driver_reading(app) as (writing, _):
             os.write(writing, b"\x1b[48;5000;90;0;0t")
             wanted = (90, TERMINAL_ROWS)
             await wait(pilot, lambda: tuple(app.size) == wanted, "the size was never taken")
-        finally:
-            driver.exit_event.set()
-            thread.join(10)
-            os.close(writing)
-            os.close(reading)
-            for number, handler in handlers.items():
-                signal.signal(number, handler)
 
 
 # -- other unexpected errors -----------------------------------------------------------------
