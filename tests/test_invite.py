@@ -49,6 +49,14 @@ def serving(data_dir: Path) -> Iterator[DoorsRecord]:
 
 
 @pytest.fixture
+def recorded(data_dir: Path) -> Iterator[None]:
+    """Serve's doors recorded (no browser door), as the app's tests want them."""
+    doors.record(data_dir, a_record())
+    yield
+    doors.forget(data_dir)
+
+
+@pytest.fixture
 def run(data_dir: Path):  # type: ignore[no-untyped-def]
     def invoke(*args: str):  # type: ignore[no-untyped-def]
         result = CliRunner().invoke(cli, ["--data-dir", str(data_dir), *args])
@@ -318,59 +326,49 @@ async def opened_dialog(pilot) -> bool:  # type: ignore[no-untyped-def]
 
 
 async def test_the_invite_key_at_check_in_shows_and_copies_the_invitation(
-    world: None, data_dir: Path
+    world: None, data_dir: Path, recorded: None
 ) -> None:
     from therapy.tui.dialogs.invitation import InvitationDialog
     from therapy.tui.screens.help import keys_of
 
     sessions, code = demo_sessions(data_dir, Phase.CHECK_IN)
-    doors.record(data_dir, a_record())
-    try:
-        app = app_for(sessions, code)
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            assert ("s", "Invite") in keys_of(app.screen)  # the footer and F1 offer it
-            await pilot.press("s")
-            await opened_dialog(pilot)
-            shown = dialog_text(app)
-            assert f"ssh -t -p 2222 retro.example.com {code}" in shown
-            assert FINGERPRINT in shown
-            assert app.clipboard == invite(sessions, code).text
-            assert "The invitation is on the clipboard." in [n.message for n in app._notifications]
-            await pilot.press("escape")
-            await pilot.pause(0.1)
-            assert not isinstance(app.screen, InvitationDialog)
-    finally:
-        doors.forget(data_dir)
+    app = app_for(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert ("s", "Invite") in keys_of(app.screen)  # the footer and F1 offer it
+        await pilot.press("s")
+        await opened_dialog(pilot)
+        shown = dialog_text(app)
+        assert f"ssh -t -p 2222 retro.example.com {code}" in shown
+        assert FINGERPRINT in shown
+        assert app.clipboard == invite(sessions, code).text
+        assert "The invitation is on the clipboard." in [n.message for n in app._notifications]
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, InvitationDialog)
 
 
 async def test_the_invite_key_on_the_sessions_list_invites_to_the_highlighted_one(
-    world: None, data_dir: Path
+    world: None, data_dir: Path, recorded: None
 ) -> None:
     from textual.widgets import DataTable
 
     from therapy.tui.commands import palette
 
     sessions, code = demo_sessions(data_dir, Phase.VENT, finish=False)
-    doors.record(data_dir, a_record())
-    try:
-        app = app_for(sessions)
-        async with app.run_test(size=SIZE) as pilot:
-            await wait(
-                pilot,
-                lambda: (
-                    app.screen.query(DataTable) and app.screen.query_one(DataTable).row_count == 2
-                ),
-                "the sessions",
-            )
-            highlighted = app.screen.selected_code  # type: ignore[attr-defined]
-            assert "Invite people" in [c.title for c in palette(app, [])]
-            await pilot.press("s")
-            await opened_dialog(pilot)
-            assert f"ssh -t -p 2222 retro.example.com {highlighted}" in dialog_text(app)
-            assert f"retro.example.com {highlighted}" in app.clipboard
-    finally:
-        doors.forget(data_dir)
+    app = app_for(sessions)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait(
+            pilot,
+            lambda: app.screen.query(DataTable) and app.screen.query_one(DataTable).row_count == 2,
+            "the sessions",
+        )
+        highlighted = app.screen.selected_code  # type: ignore[attr-defined]
+        assert "Invite people" in [c.title for c in palette(app, [])]
+        await pilot.press("s")
+        await opened_dialog(pilot)
+        assert f"ssh -t -p 2222 retro.example.com {highlighted}" in dialog_text(app)
+        assert f"retro.example.com {highlighted}" in app.clipboard
 
 
 async def test_without_a_serve_the_dialog_says_so_and_copies_the_local_line(
@@ -390,62 +388,52 @@ async def test_without_a_serve_the_dialog_says_so_and_copies_the_local_line(
         assert f"join {code}" in app.clipboard and "ssh" not in app.clipboard
 
 
-async def test_the_palette_offers_it_to_the_facilitator_only(world: None, data_dir: Path) -> None:
+async def test_the_palette_offers_it_to_the_facilitator_only(
+    world: None, data_dir: Path, recorded: None
+) -> None:
     from therapy.tui.commands import session_commands
 
     sessions, code = demo_sessions(data_dir, Phase.VENT)
-    doors.record(data_dir, a_record())
-    try:
-        app = participant_app(sessions, code)
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            assert "Invite people" not in [c.title for c in session_commands(app)]
-        app = app_for(sessions, code)
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            command = next(c for c in session_commands(app) if c.title == "Invite people")
-            command.callback()
-            await opened_dialog(pilot)
-            assert f"retro.example.com {code}" in dialog_text(app)
-    finally:
-        doors.forget(data_dir)
+    app = participant_app(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "Invite people" not in [c.title for c in session_commands(app)]
+    app = app_for(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        command = next(c for c in session_commands(app) if c.title == "Invite people")
+        command.callback()
+        await opened_dialog(pilot)
+        assert f"retro.example.com {code}" in dialog_text(app)
 
 
-async def test_participants_have_no_invite_key(world: None, data_dir: Path) -> None:
+async def test_participants_have_no_invite_key(world: None, data_dir: Path, recorded: None) -> None:
     from therapy.tui.dialogs.invitation import InvitationDialog
     from therapy.tui.screens.help import keys_of
 
     sessions, code = demo_sessions(data_dir, Phase.CHECK_IN)
-    doors.record(data_dir, a_record())
-    try:
-        app = participant_app(sessions, code)
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            assert "Invite" not in {d for _, d in keys_of(app.screen)}
-            await pilot.press("s")
-            await pilot.pause(0.2)
-            assert app.clipboard == ""
-            assert not isinstance(app.screen, InvitationDialog)
-    finally:
-        doors.forget(data_dir)
+    app = participant_app(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "Invite" not in {d for _, d in keys_of(app.screen)}
+        await pilot.press("s")
+        await pilot.pause(0.2)
+        assert app.clipboard == ""
+        assert not isinstance(app.screen, InvitationDialog)
 
 
 async def test_the_dialog_shows_a_title_as_typed_never_as_markup(
-    world: None, data_dir: Path
+    world: None, data_dir: Path, recorded: None
 ) -> None:
     sessions = Sessions(Store(data_dir))
     code = sessions.create("[@click=app.quit]Retro[/]", ["Sales", "Marketing"]).code
-    doors.record(data_dir, a_record())
-    try:
-        app = app_for(sessions, code)
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            await pilot.press("s")
-            await opened_dialog(pilot)
-            assert "[@click=app.quit]Retro[/]" in dialog_text(app)
-            assert app.is_running
-    finally:
-        doors.forget(data_dir)
+    app = app_for(sessions, code)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await opened_dialog(pilot)
+        assert "[@click=app.quit]Retro[/]" in dialog_text(app)
+        assert app.is_running
 
 
 def test_the_invitation_dialog_fits_80x24(snap_compare, world: None, data_dir: Path) -> None:
