@@ -35,6 +35,7 @@ WRONG_CODES = 3  # the app's exit status after wrong codes (therapy.tui.screens.
 NOT_JOINED = 4  # no session joined within Caps.join_seconds (therapy.tui.app's)
 SCREEN_BYTES = 32 * 1024 * 1024  # one frame from the app, at most: far beyond a full redraw
 RESIZE_SECONDS = 0.1  # a storm of resizes reaches the app as one every this often
+NOT_OURS = "This page's messages only; reload the page."  # what textual.js would not send
 
 
 class Served(Protocol):
@@ -237,7 +238,7 @@ class Visit:
                 if message.type is WSMsgType.ERROR:
                     return  # too large (closed with 1009, which the page says), or gone
                 if message.type is not WSMsgType.TEXT:
-                    raise Refused("This page's messages only; reload the page.")
+                    raise Refused(NOT_OURS)
                 self.touch()
                 await self.take(message.data)
         except Refused as refused:
@@ -249,9 +250,9 @@ class Visit:
         try:
             envelope = json.loads(text)
         except ValueError:
-            raise Refused("This page's messages only; reload the page.") from None
+            raise Refused(NOT_OURS) from None
         if not isinstance(envelope, list) or not envelope or not isinstance(envelope[0], str):
-            raise Refused("This page's messages only; reload the page.")
+            raise Refused(NOT_OURS)
         kind, *rest = envelope
         if kind == "stdin" and len(rest) == 1 and isinstance(rest[0], str):
             await self.send(b"D", rest[0].encode("utf-8", errors="replace"))
@@ -262,7 +263,7 @@ class Visit:
         elif kind == "ping" and len(rest) == 1 and isinstance(rest[0], str) and len(rest[0]) < 32:
             await self.socket.send_json(["pong", rest[0]])
         else:
-            raise Refused("This page's messages only; reload the page.")
+            raise Refused(NOT_OURS)
 
     async def send(self, kind: bytes, payload: bytes) -> None:
         assert self.process is not None and self.process.stdin is not None
