@@ -71,10 +71,8 @@ async def on_the_board(pilot: Pilot[None]) -> CheckInScreen:
 
 @pytest.mark.parametrize("name", ["Alex", "Ünal Þórsdóttir"])
 async def test_a_name_typed_right_after_enter_on_a_side_arrives_whole(
-    data_dir: Path, name: str
+    sessions: Sessions, code: str, name: str
 ) -> None:
-    sessions = Sessions(Store(data_dir))
-    code = sessions.create("Q3", ["Sales", "Marketing"]).code
     app = joining_app(sessions, code)
     async with app.run_test(size=SIZE) as pilot:
         await wait(pilot, lambda: isinstance(app.focused, OptionList), "no side to pick")
@@ -88,9 +86,9 @@ async def test_a_name_typed_right_after_enter_on_a_side_arrives_whole(
     assert (joined.name, joined.side) == (name, "Marketing")
 
 
-async def test_a_name_pasted_right_after_enter_on_a_side_arrives_whole(data_dir: Path) -> None:
-    sessions = Sessions(Store(data_dir))
-    code = sessions.create("Q3", ["Sales", "Marketing"]).code
+async def test_a_name_pasted_right_after_enter_on_a_side_arrives_whole(
+    sessions: Sessions, code: str
+) -> None:
     app = joining_app(sessions, code)
     async with app.run_test(size=SIZE) as pilot:
         await wait(pilot, lambda: isinstance(app.focused, OptionList), "no side to pick")
@@ -99,9 +97,7 @@ async def test_a_name_pasted_right_after_enter_on_a_side_arrives_whole(data_dir:
         await wait(pilot, lambda: field.value == "Alex Martin", f"pasted: {field.value!r}")
 
 
-async def test_a_name_typed_right_after_tab_arrives_whole(data_dir: Path) -> None:
-    sessions = Sessions(Store(data_dir))
-    code = sessions.create("Q3", ["Sales", "Marketing"]).code
+async def test_a_name_typed_right_after_tab_arrives_whole(sessions: Sessions, code: str) -> None:
     app = joining_app(sessions, code)
     async with app.run_test(size=SIZE) as pilot:
         await wait(pilot, lambda: isinstance(app.focused, OptionList), "no side to pick")
@@ -148,13 +144,11 @@ class SlowJoin:
 
 @pytest.mark.parametrize("named", [True, False], ids=["name-of-the-ssh-key", "name-typed"])
 async def test_a_second_enter_while_joining_joins_once_and_opens_the_board(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch, named: bool
+    sessions: Sessions, code: str, monkeypatch: pytest.MonkeyPatch, named: bool
 ) -> None:
     """Each join used to end in the form's dismissal: the second one took off the screen
     above it (the board as it was being built: NoMatches '#side-0' in its on_mount; or the
     last screen: 'No screens on stack'), and the app stopped."""
-    sessions = Sessions(Store(data_dir))
-    code = sessions.create("Q3", ["Sales", "Marketing"]).code
     joining = SlowJoin(sessions, monkeypatch)
     app = joining_app(sessions, code, "Alex" if named else None)
     async with app.run_test(size=SIZE) as pilot:
@@ -176,14 +170,12 @@ async def test_a_second_enter_while_joining_joins_once_and_opens_the_board(
 
 
 async def test_a_connection_that_ends_as_the_board_is_switched_in_ends_quietly(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    sessions: Sessions, code: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The page closed (or the SSH channel) just as the first view came: the app quits while
     the board it has just switched in has not begun to build. Textual still mounts it, with
     none of its widgets, and its on_mount looked for them (NoMatches '#side-0'): a crash
     report at every such quit, and the door told the page that the app had stopped."""
-    sessions = Sessions(Store(data_dir))
-    code = sessions.create("Q3", ["Sales", "Marketing"]).code
     switch_screen = TherapyApp.switch_screen
 
     def switch_then_quit(app: TherapyApp, screen: Screen[Any] | str) -> Any:
@@ -205,12 +197,12 @@ async def test_a_connection_that_ends_as_the_board_is_switched_in_ends_quietly(
 # -- the fields: enter takes what was typed before it, nothing typed after it ------------------
 
 
-async def test_the_code_checked_is_the_one_typed_before_enter(data_dir: Path) -> None:
+async def test_the_code_checked_is_the_one_typed_before_enter(
+    sessions: Sessions, code: str
+) -> None:
     """Enter in a field submitted once it had come back up to the app: the keys read with it
     were in the field by then, and the browser door checked 'k7qx2malex' (a try spent, and
     a slower answer) for a code typed and moved on from quickly."""
-    sessions = Sessions(Store(data_dir))
-    code = sessions.create("Q3", ["Sales", "Marketing"]).code
     checked: list[str] = []
     door_opens = opens(sessions, None)
 
@@ -228,9 +220,7 @@ async def test_the_code_checked_is_the_one_typed_before_enter(data_dir: Path) ->
     assert checked == [code.lower()]
 
 
-async def test_a_card_is_what_was_typed_before_enter(data_dir: Path) -> None:
-    sessions = Sessions(Store(data_dir))
-    code = sessions.create("Q3", ["Sales", "Marketing"]).code
+async def test_a_card_is_what_was_typed_before_enter(sessions: Sessions, code: str) -> None:
     app = joining_app(sessions, code, "Alex")
     async with app.run_test(size=SIZE) as pilot:
         await wait(pilot, lambda: isinstance(app.focused, OptionList), "no side to pick")
