@@ -65,32 +65,39 @@ def clamped_resize(message: Message, columns: int, rows: int) -> Message:
     return events.Resize(size, size)  # (its pixel size no longer matches: left out)
 
 
-class TerminalOutput:
-    """The terminal as the driver's output thread writes to it. A write that fails (EIO: the
-    pty's master closed; EPIPE) says the terminal is gone, once; later writes are dropped."""
+class Writes:
+    """Writes to a terminal (a pty, or the browser door's pipe). The first that fails (EIO: the
+    pty's master closed; EPIPE: nobody reads) says the terminal is gone; later ones are dropped."""
 
-    def __init__(self, terminal: Any, gone: Callable[[], None]) -> None:
-        self.terminal = terminal
+    def __init__(self, gone: Callable[[], None]) -> None:
         self.gone = gone
         self.lost = False
 
-    def write(self, text: str) -> None:
-        self._attempt(self.terminal.write, text)
-
-    def flush(self) -> None:
-        self._attempt(self.terminal.flush)
-
-    def fileno(self) -> int:
-        return int(self.terminal.fileno())
-
-    def _attempt(self, action: Callable[..., object], *args: str) -> None:
+    def attempt(self, write: Callable[..., object], *args: Any) -> None:
         if self.lost:
-            return  # the thread goes on emptying its queue: the app, blocked on it, can end
+            return  # a thread goes on emptying its queue: the app, blocked on it, can end
         try:
-            action(*args)
+            write(*args)
         except OSError:
             self.lost = True
             self.gone()
+
+
+class TerminalOutput:
+    """The terminal as LinuxDriver's output thread writes to it, through Writes."""
+
+    def __init__(self, terminal: Any, gone: Callable[[], None]) -> None:
+        self.terminal = terminal
+        self.writes = Writes(gone)
+
+    def write(self, text: str) -> None:
+        self.writes.attempt(self.terminal.write, text)
+
+    def flush(self) -> None:
+        self.writes.attempt(self.terminal.flush)
+
+    def fileno(self) -> int:
+        return int(self.terminal.fileno())
 
 
 class LenientDriver(LinuxDriver):
@@ -158,11 +165,11 @@ class LenientDriver(LinuxDriver):
 
 
 class BrowserDriver(WebDriver):
-    lost = False  # a write failed: later ones are dropped
     columns = min(SERVE_WEB_COLUMNS, TERMINAL_COLUMNS)
     rows = min(SERVE_WEB_ROWS, TERMINAL_ROWS)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.writes = Writes(self.terminal_gone)  # to the door's pipe (EPIPE: nobody reads)
         super().__init__(*args, **kwargs)
         if self._size is not None:  # from COLUMNS and ROWS, which the door clamps already
             self._size = clamped(self._size, self.columns, self.rows)
@@ -191,19 +198,10 @@ class BrowserDriver(WebDriver):
             self.terminal_gone()
 
     def write(self, data: str) -> None:
-        self._attempt(super().write, data)
+        self.writes.attempt(super().write, data)
 
     def write_meta(self, data: dict[str, object]) -> None:
-        self._attempt(super().write_meta, data)
-
-    def _attempt(self, write: Callable[[Any], None], data: Any) -> None:
-        if self.lost:
-            return
-        try:
-            write(data)
-        except OSError:  # EPIPE: nobody reads the screen any more
-            self.lost = True
-            self.terminal_gone()
+        self.writes.attempt(super().write_meta, data)
 
     def open_url(self, url: str, new_tab: bool = True) -> None:
         """Never: a link in someone's card must not take a participant's page elsewhere."""
