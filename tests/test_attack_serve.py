@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from ssh_support import free_port
 
 from therapy.limits import SERVE_WEB_ROWS
 from therapy.model import TherapyError
@@ -227,12 +228,6 @@ def test_the_per_address_cap_counts_an_ipv6_client_by_its_64_block() -> None:
 
 
 # -- the SSH door ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
