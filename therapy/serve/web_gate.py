@@ -69,7 +69,6 @@ class Counted(Clients):
         super().__init__(
             caps.connections, caps.per_address, Arrivals(caps.burst, caps.connection_seconds)
         )
-        self.caps = caps
 
 
 class Listener(web.Server):
